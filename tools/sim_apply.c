@@ -1,0 +1,205 @@
+/* Applying a replicated transaction on a replica, atomically for its readers. The pages are
+ * written through the mount (so the kernel's page cache stays coherent with every reader)
+ * while holding the locks that SQLite's own writer would hold, taken as open file
+ * description locks so that nothing else this process does can drop them:
+ *  - rollback journal: PENDING, RESERVED and the SHARED range of the database file, i.e. an
+ *    EXCLUSIVE lock: readers finish first, new readers see SQLITE_BUSY until it is done, and
+ *    the new file change counter on page 1 makes them drop their cache;
+ *  - WAL: the write, checkpoint, recovery and every read-mark lock of <db>-shm, so no read
+ *    transaction is open; then the wal-index header's change count and page count are
+ *    updated, which makes every connection drop its cache at its next read transaction. */
+#include <errno.h>
+#include <fcntl.h>
+#include <sqlite3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "sim_state.h"
+
+#define PENDING_BYTE 0x40000000
+#define WAL_LOCK_FIRST 120 /* WAL_WRITE_LOCK; read marks end at 127 */
+#define WAL_LOCK_COUNT 8
+#define WALHDR_SIZE 48
+
+static int apply_lock(int fd, short type, off_t start, off_t len)
+{
+	struct flock fl = {.l_type = type, .l_whence = SEEK_SET, .l_start = start, .l_len = len};
+
+	while (fcntl(fd, type == F_UNLCK ? F_OFD_SETLK : F_OFD_SETLKW, &fl)) {
+		if (errno != EINTR)
+			return -errno;
+	}
+	return 0;
+}
+
+static int apply_open(struct sim_node *n, const char *leaf, int *fdp)
+{
+	char path[PATH_MAX + NAME_MAX + 16];
+
+	if (*fdp >= 0)
+		return 0;
+	snprintf(path, sizeof(path), "%s/%s", n->mnt, leaf);
+	*fdp = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+	return *fdp < 0 ? -errno : 0;
+}
+
+void sim_apply_close(struct sim_db *db)
+{
+	if (db->apply_fd >= 0)
+		close(db->apply_fd);
+	if (db->apply_shm_fd >= 0)
+		close(db->apply_shm_fd);
+	db->apply_fd = db->apply_shm_fd = -1;
+}
+
+static int apply_pwrite(int fd, const void *buf, size_t len, off_t off)
+{
+	while (len) {
+		ssize_t w = pwrite(fd, buf, len, off);
+
+		if (w < 0) {
+			if (errno == EINTR)
+				continue;
+			return -errno;
+		}
+		buf = (const uint8_t *)buf + w;
+		len -= (size_t)w;
+		off += w;
+	}
+	return 0;
+}
+
+/* SQLite's wal-index header checksum (walChecksumBytes, native byte order). */
+static void apply_walhdr_cksum(const uint8_t *hdr, uint32_t out[2])
+{
+	uint32_t s1 = 0, s2 = 0, w[10];
+
+	memcpy(w, hdr, sizeof(w));
+	for (int i = 0; i < 10; i += 2) {
+		s1 += w[i] + s2;
+		s2 += w[i + 1] + s1;
+	}
+	out[0] = s1;
+	out[1] = s2;
+}
+
+/* Reads the wal-index header. Returns 1 when it is initialised and both copies agree,
+ * 0 otherwise, -errno on error. */
+static int apply_walhdr_read(int shm, uint8_t hdr[2 * WALHDR_SIZE])
+{
+	uint32_t ck[2];
+	ssize_t r = pread(shm, hdr, 2 * WALHDR_SIZE, 0);
+
+	if (r < 0)
+		return -errno;
+	if (r < 2 * WALHDR_SIZE || !hdr[12] || memcmp(hdr, hdr + WALHDR_SIZE, WALHDR_SIZE))
+		return 0;
+	apply_walhdr_cksum(hdr, ck);
+	return !memcmp(ck, hdr + 40, 8);
+}
+
+int sim_apply_checkpoint(struct sim_node *n, struct sim_db *db)
+{
+	char path[PATH_MAX + NAME_MAX + 16];
+	sqlite3 *conn = NULL;
+	int rc;
+
+	snprintf(path, sizeof(path), "%s/%s", n->mnt, db->name);
+	rc = sqlite3_open_v2(path, &conn, SQLITE_OPEN_READWRITE, NULL);
+	if (rc == SQLITE_OK) {
+		sqlite3_busy_timeout(conn, 5000);
+		rc = sqlite3_exec(conn, "PRAGMA wal_checkpoint(TRUNCATE)", NULL, NULL, NULL);
+	}
+	if (rc != SQLITE_OK)
+		fprintf(stderr, "litefs-sim: %s: checkpoint: %s\n", db->name,
+			conn ? sqlite3_errmsg(conn) : sqlite3_errstr(rc));
+	sqlite3_close_v2(conn);
+	return rc == SQLITE_OK ? 0 : -EBUSY;
+}
+
+static int apply_pages(int fd, const struct sim_txn *t)
+{
+	struct stat st;
+	int rc;
+
+	for (uint32_t i = 0; i < t->npages; i++) {
+		rc = apply_pwrite(fd, t->data + (size_t)i * t->page_size, t->page_size,
+				  (off_t)(t->pgnos[i] - 1) * t->page_size);
+		if (rc)
+			return rc;
+	}
+	if (fstat(fd, &st))
+		return -errno;
+	if ((uint64_t)st.st_size != (uint64_t)t->commit * t->page_size &&
+	    ftruncate(fd, (off_t)t->commit * t->page_size))
+		return -errno;
+	return 0;
+}
+
+int sim_apply_txn(struct sim_node *n, struct sim_db *db, const struct sim_txn *t)
+{
+	char shmname[NAME_MAX + 8];
+	uint8_t hdr[100] = {0}, wh[2 * WALHDR_SIZE];
+	bool wal;
+	int rc, ok;
+
+	rc = apply_open(n, db->name, &db->apply_fd);
+	if (rc)
+		return rc;
+	if (pread(db->apply_fd, hdr, sizeof(hdr), 0) < 0)
+		return -errno;
+	wal = hdr[18] == 2 || hdr[19] == 2;
+	if (!wal) {
+		rc = apply_lock(db->apply_fd, F_WRLCK, PENDING_BYTE, 1);
+		if (!rc)
+			rc = apply_lock(db->apply_fd, F_WRLCK, PENDING_BYTE + 1, 1);
+		if (!rc)
+			rc = apply_lock(db->apply_fd, F_WRLCK, PENDING_BYTE + 2, 510);
+		if (!rc)
+			rc = apply_pages(db->apply_fd, t);
+		apply_lock(db->apply_fd, F_UNLCK, PENDING_BYTE, 512);
+		return rc;
+	}
+	snprintf(shmname, sizeof(shmname), "%s-shm", db->name);
+	rc = apply_open(n, shmname, &db->apply_shm_fd);
+	if (rc)
+		return rc;
+	/* Frames left in the WAL (this node was primary) would hide the new pages from
+	 * readers: fold them into the database first. */
+	ok = apply_walhdr_read(db->apply_shm_fd, wh);
+	if (ok > 0 && (wh[16] | wh[17] | wh[18] | wh[19])) {
+		rc = sim_apply_checkpoint(n, db);
+		if (rc)
+			return rc;
+	}
+	rc = apply_lock(db->apply_shm_fd, F_WRLCK, WAL_LOCK_FIRST, WAL_LOCK_COUNT);
+	if (rc)
+		return rc;
+	rc = apply_pages(db->apply_fd, t);
+	if (!rc) {
+		ok = apply_walhdr_read(db->apply_shm_fd, wh);
+		if (ok < 0) {
+			rc = ok;
+		} else if (ok > 0) {
+			uint32_t v, ck[2];
+
+			memcpy(&v, wh + 8, 4); /* iChange */
+			v++;
+			memcpy(wh + 8, &v, 4);
+			v = 0; /* mxFrame: the WAL is empty on a replica */
+			memcpy(wh + 16, &v, 4);
+			memcpy(wh + 20, &t->commit, 4); /* nPage */
+			apply_walhdr_cksum(wh, ck);
+			memcpy(wh + 40, ck, 8);
+			memcpy(wh + WALHDR_SIZE, wh, WALHDR_SIZE);
+			rc = apply_pwrite(db->apply_shm_fd, wh + WALHDR_SIZE, WALHDR_SIZE, WALHDR_SIZE);
+			if (!rc)
+				rc = apply_pwrite(db->apply_shm_fd, wh, WALHDR_SIZE, 0);
+		}
+	}
+	apply_lock(db->apply_shm_fd, F_UNLCK, WAL_LOCK_FIRST, WAL_LOCK_COUNT);
+	return rc;
+}
