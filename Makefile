@@ -23,14 +23,14 @@ FUSE_CFLAGS := $(shell pkg-config --cflags fuse3 2>/dev/null)
 FUSE_LIBS   := $(shell pkg-config --libs fuse3 2>/dev/null || echo -lfuse3)
 
 DEB_PACKAGES := build-essential pkg-config sqlite3 libsqlite3-dev libnanomsg-dev nanomsg-utils \
-                libcmocka-dev libcurl4-openssl-dev curl libfuse3-dev fuse3 libmicrohttpd-dev \
+                libcmocka-dev libcurl4-openssl-dev curl libfuse3-dev fuse3 libmicrohttpd-dev libjansson-dev \
                 python3 tcl libsqlite3-tcl ruby ruby-sqlite3 php-cli php-sqlite3 psmisc procps \
                 iproute2
 
 # --- the LiteFS stand-in cluster -------------------------------------------------------
 SIM_LIB_SRCS := $(filter-out tools/sim_main.c,$(wildcard tools/sim_*.c))
 SIM_LIB_OBJS := $(SIM_LIB_SRCS:%.c=$(BUILD)/obj/%.o)
-SIM_LIBS     := $(FUSE_LIBS) -lmicrohttpd -lcurl -lsqlite3
+SIM_LIBS     := $(FUSE_LIBS) -lmicrohttpd -lcurl -ljansson -lsqlite3
 
 # --- unit tests ---------------------------------------------------------------------------
 TEST_SRCS := $(wildcard tests/test_*.c)

@@ -35,24 +35,17 @@ static int apply_lock(int fd, short type, off_t start, off_t len)
 	return 0;
 }
 
-static int apply_open(struct sim_node *n, const char *leaf, int *fdp)
+/* Opens a file of the mount for this transaction only: a descriptor kept into our own mount
+ * would have to be released by our own FUSE loop when the process ends, which it cannot do
+ * once it is gone. Returns the descriptor or -errno. */
+static int apply_open(struct sim_node *n, const char *leaf)
 {
 	char path[PATH_MAX + NAME_MAX + 16];
+	int fd;
 
-	if (*fdp >= 0)
-		return 0;
 	snprintf(path, sizeof(path), "%s/%s", n->mnt, leaf);
-	*fdp = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
-	return *fdp < 0 ? -errno : 0;
-}
-
-void sim_apply_close(struct sim_db *db)
-{
-	if (db->apply_fd >= 0)
-		close(db->apply_fd);
-	if (db->apply_shm_fd >= 0)
-		close(db->apply_shm_fd);
-	db->apply_fd = db->apply_shm_fd = -1;
+	fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+	return fd < 0 ? -errno : fd;
 }
 
 static int apply_pwrite(int fd, const void *buf, size_t len, off_t off)
@@ -139,67 +132,94 @@ static int apply_pages(int fd, const struct sim_txn *t)
 	return 0;
 }
 
-int sim_apply_txn(struct sim_node *n, struct sim_db *db, const struct sim_txn *t)
+/* WAL mode: readers hold read marks in <db>-shm only while a read transaction is open, so
+ * holding every one of those locks excludes them. Our SHARED lock on the database file keeps
+ * the last connection to close from deleting <db>-shm under us (it needs EXCLUSIVE first). */
+static int apply_wal(struct sim_node *n, struct sim_db *db, int fd, const struct sim_txn *t)
 {
 	char shmname[NAME_MAX + 8];
-	uint8_t hdr[100] = {0}, wh[2 * WALHDR_SIZE];
-	bool wal;
-	int rc, ok;
+	uint8_t wh[2 * WALHDR_SIZE];
+	int shm, rc, ok;
 
-	rc = apply_open(n, db->name, &db->apply_fd);
+	rc = apply_lock(fd, F_RDLCK, PENDING_BYTE, 1);
+	if (!rc)
+		rc = apply_lock(fd, F_RDLCK, PENDING_BYTE + 2, 510);
+	apply_lock(fd, F_UNLCK, PENDING_BYTE, 1);
 	if (rc)
 		return rc;
-	if (pread(db->apply_fd, hdr, sizeof(hdr), 0) < 0)
-		return -errno;
-	wal = hdr[18] == 2 || hdr[19] == 2;
-	if (!wal) {
-		rc = apply_lock(db->apply_fd, F_WRLCK, PENDING_BYTE, 1);
-		if (!rc)
-			rc = apply_lock(db->apply_fd, F_WRLCK, PENDING_BYTE + 1, 1);
-		if (!rc)
-			rc = apply_lock(db->apply_fd, F_WRLCK, PENDING_BYTE + 2, 510);
-		if (!rc)
-			rc = apply_pages(db->apply_fd, t);
-		apply_lock(db->apply_fd, F_UNLCK, PENDING_BYTE, 512);
-		return rc;
-	}
 	snprintf(shmname, sizeof(shmname), "%s-shm", db->name);
-	rc = apply_open(n, shmname, &db->apply_shm_fd);
-	if (rc)
-		return rc;
+	shm = apply_open(n, shmname);
+	if (shm < 0) {
+		rc = shm;
+		goto out_db;
+	}
 	/* Frames left in the WAL (this node was primary) would hide the new pages from
 	 * readers: fold them into the database first. */
-	ok = apply_walhdr_read(db->apply_shm_fd, wh);
+	ok = apply_walhdr_read(shm, wh);
 	if (ok > 0 && (wh[16] | wh[17] | wh[18] | wh[19])) {
 		rc = sim_apply_checkpoint(n, db);
 		if (rc)
-			return rc;
+			goto out_shm;
 	}
-	rc = apply_lock(db->apply_shm_fd, F_WRLCK, WAL_LOCK_FIRST, WAL_LOCK_COUNT);
+	rc = apply_lock(shm, F_WRLCK, WAL_LOCK_FIRST, WAL_LOCK_COUNT);
 	if (rc)
-		return rc;
-	rc = apply_pages(db->apply_fd, t);
-	if (!rc) {
-		ok = apply_walhdr_read(db->apply_shm_fd, wh);
-		if (ok < 0) {
-			rc = ok;
-		} else if (ok > 0) {
-			uint32_t v, ck[2];
+		goto out_shm;
+	rc = apply_pages(fd, t);
+	if (rc)
+		goto out_unlock;
+	ok = apply_walhdr_read(shm, wh);
+	if (ok < 0) {
+		rc = ok;
+	} else if (ok > 0) {
+		uint32_t v, ck[2];
 
-			memcpy(&v, wh + 8, 4); /* iChange */
-			v++;
-			memcpy(wh + 8, &v, 4);
-			v = 0; /* mxFrame: the WAL is empty on a replica */
-			memcpy(wh + 16, &v, 4);
-			memcpy(wh + 20, &t->commit, 4); /* nPage */
-			apply_walhdr_cksum(wh, ck);
-			memcpy(wh + 40, ck, 8);
-			memcpy(wh + WALHDR_SIZE, wh, WALHDR_SIZE);
-			rc = apply_pwrite(db->apply_shm_fd, wh + WALHDR_SIZE, WALHDR_SIZE, WALHDR_SIZE);
-			if (!rc)
-				rc = apply_pwrite(db->apply_shm_fd, wh, WALHDR_SIZE, 0);
-		}
+		memcpy(&v, wh + 8, 4); /* iChange */
+		v++;
+		memcpy(wh + 8, &v, 4);
+		v = 0; /* mxFrame: the WAL is empty on a replica */
+		memcpy(wh + 16, &v, 4);
+		memcpy(wh + 20, &t->commit, 4); /* nPage */
+		apply_walhdr_cksum(wh, ck);
+		memcpy(wh + 40, ck, 8);
+		memcpy(wh + WALHDR_SIZE, wh, WALHDR_SIZE);
+		rc = apply_pwrite(shm, wh + WALHDR_SIZE, WALHDR_SIZE, WALHDR_SIZE);
+		if (!rc)
+			rc = apply_pwrite(shm, wh, WALHDR_SIZE, 0);
 	}
-	apply_lock(db->apply_shm_fd, F_UNLCK, WAL_LOCK_FIRST, WAL_LOCK_COUNT);
+out_unlock:
+	apply_lock(shm, F_UNLCK, WAL_LOCK_FIRST, WAL_LOCK_COUNT);
+out_shm:
+	close(shm);
+out_db:
+	apply_lock(fd, F_UNLCK, PENDING_BYTE, 512);
+	return rc;
+}
+
+int sim_apply_txn(struct sim_node *n, struct sim_db *db, const struct sim_txn *t)
+{
+	uint8_t hdr[100] = {0};
+	int fd, rc;
+
+	fd = apply_open(n, db->name);
+	if (fd < 0)
+		return fd;
+	if (pread(fd, hdr, sizeof(hdr), 0) < 0) {
+		rc = -errno;
+		goto out;
+	}
+	if (hdr[18] == 2 || hdr[19] == 2) {
+		rc = apply_wal(n, db, fd, t);
+		goto out;
+	}
+	rc = apply_lock(fd, F_WRLCK, PENDING_BYTE, 1);
+	if (!rc)
+		rc = apply_lock(fd, F_WRLCK, PENDING_BYTE + 1, 1);
+	if (!rc)
+		rc = apply_lock(fd, F_WRLCK, PENDING_BYTE + 2, 510);
+	if (!rc)
+		rc = apply_pages(fd, t);
+	apply_lock(fd, F_UNLCK, PENDING_BYTE, 512);
+out:
+	close(fd);
 	return rc;
 }

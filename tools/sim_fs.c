@@ -618,22 +618,23 @@ int sim_fs_run(struct sim_node *n)
 		rc = -EIO;
 		goto out_new;
 	}
-	if (fuse_set_signal_handlers(fuse_get_session(f))) {
-		rc = -EIO;
-		goto out_mount;
-	}
 	cfg = fuse_loop_cfg_create();
 	if (!cfg) {
 		rc = -ENOMEM;
-		goto out_signals;
+		goto out_mount;
 	}
 	fuse_loop_cfg_set_max_threads(cfg, 64);
 	fuse_loop_cfg_set_clone_fd(cfg, 0);
+	pthread_mutex_lock(&n->mu);
+	n->fuse = f;
+	pthread_mutex_unlock(&n->mu);
 	if (fuse_loop_mt(f, cfg))
 		rc = -EIO;
+	pthread_mutex_lock(&n->mu);
+	n->fuse = NULL;
+	n->mounted = false;
+	pthread_mutex_unlock(&n->mu);
 	fuse_loop_cfg_destroy(cfg);
-out_signals:
-	fuse_remove_signal_handlers(fuse_get_session(f));
 out_mount:
 	fuse_unmount(f);
 out_new:
@@ -641,4 +642,19 @@ out_new:
 out_args:
 	fuse_opt_free_args(&args);
 	return rc;
+}
+
+void sim_fs_stop(struct sim_node *n)
+{
+	struct stat st;
+	struct fuse *f;
+
+	pthread_mutex_lock(&n->mu);
+	f = n->fuse;
+	if (f)
+		fuse_exit(f);
+	pthread_mutex_unlock(&n->mu);
+	/* The loop notices the exit flag after its next request: make one. */
+	if (f)
+		stat(n->mnt, &st);
 }

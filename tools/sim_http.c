@@ -256,6 +256,5 @@ struct MHD_Daemon *sim_http_start(struct sim_node *n)
 					MHD_USE_ERROR_LOG,
 				(uint16_t)n->conf.http_port, NULL, NULL, http_handle, n,
 				MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&sa,
-				MHD_OPTION_LISTENING_ADDRESS_REUSE, 1,
 				MHD_OPTION_CONNECTION_TIMEOUT, 0, MHD_OPTION_END);
 }

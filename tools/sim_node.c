@@ -57,7 +57,6 @@ static struct sim_db *node_db_open(struct sim_node *n, const char *name)
 		return NULL;
 	}
 	pthread_mutex_init(&db->mu, NULL);
-	db->apply_fd = db->apply_shm_fd = -1;
 	return db;
 }
 
@@ -370,17 +369,54 @@ static int node_mkdir(const char *path)
 	return 0;
 }
 
+struct node_signals {
+	struct sim_node *n;
+	sigset_t set;
+	pthread_t repl;
+	bool repl_started;
+};
+
+/* Waits for SIGTERM, SIGINT or SIGHUP (blocked in every other thread), then stops the node
+ * in order: replication first, while the mount still serves its file operations, then the
+ * FUSE loop. */
+static void *node_signal_thread(void *arg)
+{
+	struct node_signals *s = arg;
+	struct sim_node *n = s->n;
+	int sig;
+
+	while (sigwait(&s->set, &sig))
+		;
+	pthread_mutex_lock(&n->mu);
+	n->stopping = true;
+	n->role_epoch++;
+	pthread_cond_broadcast(&n->cond);
+	pthread_mutex_unlock(&n->mu);
+	sim_events_wake_all(n);
+	if (s->repl_started)
+		pthread_join(s->repl, NULL);
+	s->repl_started = false;
+	sim_fs_stop(n);
+	return NULL;
+}
+
 int sim_node_main(const char *dir, int k)
 {
 	struct sim_node *n = calloc(1, sizeof(*n));
+	struct node_signals sigs = {.n = n};
 	struct MHD_Daemon *http = NULL;
-	pthread_t repl;
-	bool repl_started = false;
-	sigset_t set, old;
+	pthread_t sigthr;
 	int rc, status = 1;
 
 	if (!n)
 		return 1;
+	/* Every thread started from here on inherits this mask. */
+	sigemptyset(&sigs.set);
+	sigaddset(&sigs.set, SIGTERM);
+	sigaddset(&sigs.set, SIGINT);
+	sigaddset(&sigs.set, SIGHUP);
+	pthread_sigmask(SIG_BLOCK, &sigs.set, NULL);
+	signal(SIGPIPE, SIG_IGN);
 	rc = sim_conf_load(&n->conf, dir);
 	if (rc) {
 		fprintf(stderr, "litefs-sim: %s: cannot read cluster.conf: %s\n", dir, strerror(-rc));
@@ -429,23 +465,18 @@ int sim_node_main(const char *dir, int k)
 		goto out_events;
 	}
 	curl_global_init(CURL_GLOBAL_DEFAULT);
-	signal(SIGPIPE, SIG_IGN);
-	/* Threads inherit this mask: only the FUSE loop's thread takes SIGTERM/SIGINT/SIGHUP. */
-	sigemptyset(&set);
-	sigaddset(&set, SIGTERM);
-	sigaddset(&set, SIGINT);
-	sigaddset(&set, SIGHUP);
-	pthread_sigmask(SIG_BLOCK, &set, &old);
 	http = sim_http_start(n);
 	if (!http) {
 		fprintf(stderr, "litefs-sim: node%d: cannot serve HTTP on %s.%d:%d\n", k,
 			n->conf.ip_prefix, k, n->conf.http_port);
-		pthread_sigmask(SIG_SETMASK, &old, NULL);
 		goto out_curl;
 	}
-	if (pthread_create(&repl, NULL, sim_repl_thread, n) == 0)
-		repl_started = true;
-	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	if (pthread_create(&sigs.repl, NULL, sim_repl_thread, n) == 0)
+		sigs.repl_started = true;
+	if (pthread_create(&sigthr, NULL, node_signal_thread, &sigs)) {
+		fprintf(stderr, "litefs-sim: node%d: cannot start: %s\n", k, strerror(errno));
+		goto out_http;
+	}
 	fprintf(stderr, "litefs-sim: node%d %s, mount %s\n", k,
 		n->role == SIM_PRIMARY ? "primary" : "replica", n->mnt);
 	rc = sim_fs_run(n);
@@ -453,14 +484,18 @@ int sim_node_main(const char *dir, int k)
 		fprintf(stderr, "litefs-sim: node%d: FUSE: %s\n", k, strerror(-rc));
 	else
 		status = 0;
-	pthread_mutex_lock(&n->mu);
-	n->stopping = true;
-	n->role_epoch++;
-	pthread_cond_broadcast(&n->cond);
-	pthread_mutex_unlock(&n->mu);
-	sim_events_wake_all(n);
-	if (repl_started)
-		pthread_join(repl, NULL);
+	/* Ended by a signal, or by an unmount from outside: either way the signal thread
+	 * finishes the job. */
+	pthread_kill(sigthr, SIGTERM);
+	pthread_join(sigthr, NULL);
+out_http:
+	if (sigs.repl_started) {
+		pthread_mutex_lock(&n->mu);
+		n->stopping = true;
+		pthread_cond_broadcast(&n->cond);
+		pthread_mutex_unlock(&n->mu);
+		pthread_join(sigs.repl, NULL);
+	}
 	MHD_stop_daemon(http);
 out_curl:
 	curl_global_cleanup();
@@ -469,7 +504,6 @@ out_events:
 		struct sim_db *db = n->dbs;
 
 		n->dbs = db->next;
-		sim_apply_close(db);
 		sim_txlog_close(&db->log);
 		free(db->dirty);
 		pthread_mutex_destroy(&db->mu);

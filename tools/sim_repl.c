@@ -672,10 +672,12 @@ static void rc_show_primary(struct sim_node *n, int k)
 	sim_events_publish_role(n);
 }
 
-static void rc_stream_once(struct sim_node *n, int primary, uint64_t epoch)
+/* Streams from primary until the stream ends. Returns whether data was received. */
+static bool rc_stream_once(struct sim_node *n, int primary, uint64_t epoch)
 {
 	struct repl_client c = {.n = n, .epoch = epoch};
 	char *url = rc_url(n, primary);
+	bool got = false;
 	CURL *h = curl_easy_init();
 	long code = 0;
 
@@ -697,6 +699,7 @@ static void rc_stream_once(struct sim_node *n, int primary, uint64_t epoch)
 	curl_easy_setopt(h, CURLOPT_LOW_SPEED_TIME, 2L);
 	curl_easy_perform(h);
 	curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &code);
+	got = code == 200;
 	if (c.err)
 		fprintf(stderr, "litefs-sim: stream from node%d ended: %s\n", primary,
 			strerror(-c.err));
@@ -708,11 +711,15 @@ out:
 	free(url);
 	if (h)
 		curl_easy_cleanup(h);
+	return got;
 }
 
 void *sim_repl_thread(void *arg)
 {
 	struct sim_node *n = arg;
+
+	uint64_t last_epoch = UINT64_MAX;
+	int64_t epoch_start = 0;
 
 	for (;;) {
 		uint64_t epoch;
@@ -727,13 +734,24 @@ void *sim_repl_thread(void *arg)
 		}
 		primary = n->follow;
 		epoch = n->role_epoch;
+		if (epoch != last_epoch) {
+			last_epoch = epoch;
+			epoch_start = sim_now_us();
+		}
 		rc_show_primary(n, primary);
 		pthread_mutex_unlock(&n->mu);
 
-		rc_stream_once(n, primary, epoch);
+		bool was_connected = rc_stream_once(n, primary, epoch);
 
 		pthread_mutex_lock(&n->mu);
 		n->connected = false;
+		if (!was_connected && sim_now_us() - epoch_start < 3000000) {
+			/* The primary is not listening yet (the cluster is starting, or it was
+			 * just promoted): try again soon, without flapping .primary. */
+			pthread_mutex_unlock(&n->mu);
+			usleep(20000);
+			continue;
+		}
 		if (n->role_epoch == epoch && !n->stopping) {
 			struct timespec ts;
 			int64_t until = sim_now_us() + (int64_t)n->conf.reconnect_delay_ms * 1000;

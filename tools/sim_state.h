@@ -39,8 +39,6 @@ struct sim_db {
 	struct sim_extent *dirty;
 	size_t ndirty, capdirty;
 	struct sim_wal_track wal;
-	/* replica: descriptors through the mount, used by the apply thread only */
-	int apply_fd, apply_shm_fd;
 };
 
 #define SIM_LAG_SAMPLES 1024
@@ -70,6 +68,7 @@ struct sim_node {
 
 	pthread_mutex_t apply_mu;   /* held while a replicated transaction is applied */
 	struct sim_events *events;
+	void *fuse;                 /* struct fuse * while mounted */
 };
 
 int64_t sim_now_us(void);
@@ -127,14 +126,15 @@ void *sim_repl_thread(void *node);
 int sim_apply_txn(struct sim_node *n, struct sim_db *db, const struct sim_txn *t);
 /* Checkpoints db's WAL into the database file through the mount (TRUNCATE). */
 int sim_apply_checkpoint(struct sim_node *n, struct sim_db *db);
-void sim_apply_close(struct sim_db *db);
 
 /* HTTP API (sim_http.c). */
 struct MHD_Daemon;
 struct MHD_Daemon *sim_http_start(struct sim_node *n);
 
-/* FUSE (sim_fs.c): mounts and serves until a signal. Returns 0 or -errno. */
+/* FUSE (sim_fs.c): mounts and serves until sim_fs_stop(). Returns 0 or -errno. */
 int sim_fs_run(struct sim_node *n);
+/* Ends the FUSE loop of sim_fs_run (from another thread). */
+void sim_fs_stop(struct sim_node *n);
 
 /* File name kinds in the mount. */
 enum sim_file_kind {
