@@ -719,7 +719,7 @@ void *sim_repl_thread(void *arg)
 	struct sim_node *n = arg;
 
 	uint64_t last_epoch = UINT64_MAX;
-	int64_t epoch_start = 0;
+	int64_t epoch_start = 0, hidden_since = 0;
 
 	for (;;) {
 		uint64_t epoch;
@@ -731,6 +731,20 @@ void *sim_repl_thread(void *arg)
 		if (n->stopping) {
 			pthread_mutex_unlock(&n->mu);
 			break;
+		}
+		if (!n->visible_primary && hidden_since) {
+			/* As LiteFS: a replica that lost its primary shows none for about the
+			 * reconnect delay, even when the next primary is already known. */
+			int64_t until = hidden_since + (int64_t)n->conf.reconnect_delay_ms * 1000;
+			struct timespec ts = {.tv_sec = (time_t)(until / 1000000),
+					      .tv_nsec = (long)(until % 1000000) * 1000};
+
+			while (!n->stopping && sim_now_us() < until &&
+			       pthread_cond_timedwait(&n->cond, &n->mu, &ts) != ETIMEDOUT)
+				;
+			hidden_since = 0;
+			pthread_mutex_unlock(&n->mu);
+			continue;
 		}
 		primary = n->follow;
 		epoch = n->role_epoch;
@@ -757,6 +771,7 @@ void *sim_repl_thread(void *arg)
 			int64_t until = sim_now_us() + (int64_t)n->conf.reconnect_delay_ms * 1000;
 
 			rc_show_primary(n, 0);
+			hidden_since = sim_now_us();
 			ts.tv_sec = (time_t)(until / 1000000);
 			ts.tv_nsec = (long)(until % 1000000) * 1000;
 			while (n->role_epoch == epoch && !n->stopping &&
