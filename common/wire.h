@@ -1,0 +1,147 @@
+/* The wire format shared by the interposer (preload/) and the forwarder (forwarder/): one
+ * codec, one header, one version byte. Every integer is little-endian. A message is
+ *
+ *   u8 version (WIRE_VERSION), u8 type (enum wire_type), u16 flags, u32 reserved (0),
+ *   then the body of its type.
+ *
+ * EXEC request body:
+ *   u64 request id        unique per client process and statement execution; a repeat of
+ *                         an id is answered from the forwarder's record, never re-executed
+ *   i32 busy timeout (ms) the program's busy_timeout, applied on the primary
+ *   str db                file name of the database, directly inside the mount
+ *   str sql               the statement's text as prepared by the program
+ *   u32 nparams, then nparams values: parameter i+1 of the statement
+ * RESULT reply body:
+ *   u64 request id, u32 result flags (WIRE_RESULT_*), i32 rc (the last sqlite3_step result:
+ *   SQLITE_DONE, or the primary's error code), i32 extended rc (sqlite3_extended_errcode),
+ *   str errmsg, i64 changes, i64 total changes delta, i64 last insert rowid,
+ *   u64 txid (the database's TXID on the primary after the commit, 0 if unknown),
+ *   u32 ncols, u32 nrows, then nrows * ncols values (RETURNING rows, row-major)
+ * NOT_PRIMARY reply body: u64 request id, str primary hostname as the forwarder knows it
+ * ERROR reply body: u64 request id (0 if the request could not be read), i32 errno-style
+ *   code, str message. The request was not executed.
+ *
+ * str: u32 length + bytes (no terminator; may hold NULs).
+ * value: u8 type (enum wire_value_type) then
+ *   NULL: nothing; INTEGER: i64; FLOAT: u64 (IEEE-754 bits, so -0.0, NaN payloads and
+ *   subnormals survive); TEXT: str (UTF-8); TEXT16: str (UTF-16 in the sender's native
+ *   byte order, as given to sqlite3_bind_text16); BLOB: str; ZEROBLOB: u64 length. */
+#ifndef WIRE_H
+#define WIRE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define WIRE_VERSION 1
+#define WIRE_HEADER_SIZE 8
+/* Default cap of one message; values up to 64 MiB must fit with room to spare. */
+#define WIRE_DEFAULT_MAX_MESSAGE (256u << 20)
+
+enum wire_type {
+	WIRE_EXEC = 1,
+	WIRE_RESULT = 2,
+	WIRE_NOT_PRIMARY = 3,
+	WIRE_ERROR = 4,
+};
+
+enum wire_value_type {
+	WIRE_NULL = 0,
+	WIRE_INTEGER = 1,
+	WIRE_FLOAT = 2,
+	WIRE_TEXT = 3,
+	WIRE_TEXT16 = 4,
+	WIRE_BLOB = 5,
+	WIRE_ZEROBLOB = 6,
+};
+
+/* A value. Byte strings point into memory owned elsewhere: the caller's when encoding, the
+ * decoded message buffer when decoding. */
+struct wire_value {
+	uint8_t type;
+	union {
+		int64_t i;
+		double f;
+		struct {
+			const void *p;
+			uint64_t n;
+		} s;          /* TEXT, TEXT16, BLOB */
+		uint64_t zero; /* ZEROBLOB length */
+	} u;
+};
+
+struct wire_str {
+	const char *p;
+	uint32_t n;
+};
+
+struct wire_exec {
+	uint64_t request_id;
+	int32_t busy_timeout_ms;
+	struct wire_str db, sql;
+	uint32_t nparams;
+	struct wire_value *params;
+};
+
+/* Result flags. */
+#define WIRE_RESULT_ROWID 0x1u /* the statement set last_insert_rowid (it inserted a row) */
+
+struct wire_result {
+	uint64_t request_id;
+	uint32_t flags;
+	int32_t rc, xrc;
+	struct wire_str errmsg;
+	int64_t changes, total_changes_delta, last_insert_rowid;
+	uint64_t txid;
+	uint32_t ncols, nrows;
+	struct wire_value *cells; /* nrows * ncols */
+};
+
+struct wire_not_primary {
+	uint64_t request_id;
+	struct wire_str primary;
+};
+
+struct wire_error {
+	uint64_t request_id;
+	int32_t code;
+	struct wire_str message;
+};
+
+/* A decoded message. Arrays (params, cells) are malloc'd by wire_decode and released by
+ * wire_msg_free; strings point into the buffer given to wire_decode, which must outlive it. */
+struct wire_msg {
+	uint8_t type;
+	uint16_t flags;
+	union {
+		struct wire_exec exec;
+		struct wire_result result;
+		struct wire_not_primary not_primary;
+		struct wire_error error;
+	} u;
+};
+
+/* A growable output buffer. */
+struct wire_buf {
+	uint8_t *p;
+	size_t len, cap;
+};
+
+void wire_buf_free(struct wire_buf *b);
+
+/* Encoders append one whole message to b (which may already hold bytes, e.g. a transport
+ * header). Each returns 0, -ENOMEM, or -EMSGSIZE when the message would exceed max bytes. */
+int wire_encode_exec(struct wire_buf *b, const struct wire_exec *m, size_t max);
+int wire_encode_result(struct wire_buf *b, const struct wire_result *m, size_t max);
+int wire_encode_not_primary(struct wire_buf *b, const struct wire_not_primary *m, size_t max);
+int wire_encode_error(struct wire_buf *b, const struct wire_error *m, size_t max);
+
+/* Decodes the message in buf[0..len), which must be exactly one message. Returns 0, or
+ * -EPROTONOSUPPORT for another version, -EBADMSG for a malformed or truncated message or
+ * trailing bytes, -EMSGSIZE when len exceeds max, -ENOMEM. On error m needs no freeing. */
+int wire_decode(const void *buf, size_t len, size_t max, struct wire_msg *m);
+void wire_msg_free(struct wire_msg *m);
+
+/* Reads the request id of any message without decoding the rest; 0 when unreadable. */
+uint64_t wire_peek_request_id(const void *buf, size_t len);
+
+#endif
