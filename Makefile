@@ -12,7 +12,7 @@ SANITIZE ?=
 WARN    := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
            -Wpointer-arith -Wformat=2 -Wno-format-nonliteral -Wvla -Wundef
 CFLAGS  ?= -O2 -g
-CFLAGS  += -std=gnu11 -D_GNU_SOURCE -fno-common -pthread $(WARN)
+CFLAGS  += -std=gnu11 -D_GNU_SOURCE -fno-common -fPIC -pthread $(WARN)
 LDFLAGS += -pthread
 ifneq ($(SANITIZE),)
   CFLAGS  += -fsanitize=$(SANITIZE) -fno-omit-frame-pointer -fno-sanitize-recover=all
@@ -32,27 +32,64 @@ SIM_LIB_SRCS := $(filter-out tools/sim_main.c,$(wildcard tools/sim_*.c))
 SIM_LIB_OBJS := $(SIM_LIB_SRCS:%.c=$(BUILD)/obj/%.o)
 SIM_LIBS     := $(FUSE_LIBS) -lmicrohttpd -lcurl -ljansson -lsqlite3
 
+# --- code shared by the interposer and the forwarder (wire format) -------------------------
+COMMON_OBJS  := $(patsubst %.c,$(BUILD)/obj/%.o,$(wildcard common/*.c))
+
+# --- the interposer: build/liblitefs_fwd.so -------------------------------------------------
+PRELOAD_OBJS := $(patsubst %.c,$(BUILD)/obj/%.o,$(wildcard preload/*.c))
+PRELOAD_LIBS := -ldl -lpthread
+
+# --- the forwarder and the litefs-fwd command: build/litefs-fwd ------------------------------
+FORWARDER_OBJS := $(patsubst %.c,$(BUILD)/obj/%.o,$(wildcard forwarder/*.c))
+FWD_LIBS       := -lnanomsg -lsqlite3 -lpthread
+
 # --- unit tests ---------------------------------------------------------------------------
 TEST_SRCS := $(wildcard tests/test_*.c)
 TEST_BINS := $(TEST_SRCS:tests/%.c=$(BUILD)/tests/%)
+TEST_LIBS := $(SIM_LIBS) -lnanomsg -lcmocka -ldl
+
+HEADERS := $(wildcard tools/*.h common/*.h preload/*.h forwarder/*.h)
 
 .PHONY: all deps test unit-test e2e-test demo clean
-all: $(BUILD)/litefs-sim
+all: $(BUILD)/litefs-sim $(if $(PRELOAD_OBJS),$(BUILD)/liblitefs_fwd.so) \
+     $(if $(wildcard tools/fwd_main.c),$(BUILD)/litefs-fwd)
 
-$(BUILD)/obj/%.o: %.c $(wildcard tools/*.h)
+$(BUILD)/obj/%.o: %.c $(HEADERS)
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) $(FUSE_CFLAGS) -Itools -c -o $@ $<
+	$(CC) $(CFLAGS) $(FUSE_CFLAGS) -Itools -Icommon -Ipreload -Iforwarder -c -o $@ $<
 
 $(BUILD)/libsim.a: $(SIM_LIB_OBJS)
+	@mkdir -p $(dir $@)
+	rm -f $@ && ar rcs $@ $^
+
+$(BUILD)/libcommon.a: $(COMMON_OBJS)
+	@mkdir -p $(dir $@)
+	rm -f $@ && ar rcs $@ $^
+
+$(BUILD)/libpreload.a: $(PRELOAD_OBJS)
 	@mkdir -p $(dir $@)
 	rm -f $@ && ar rcs $@ $^
 
 $(BUILD)/litefs-sim: $(BUILD)/obj/tools/sim_main.o $(BUILD)/libsim.a
 	$(CC) $(LDFLAGS) -o $@ $^ $(SIM_LIBS)
 
-$(BUILD)/tests/test_sim_%: $(BUILD)/obj/tests/test_sim_%.o $(BUILD)/libsim.a
+$(BUILD)/libforwarder.a: $(FORWARDER_OBJS)
 	@mkdir -p $(dir $@)
-	$(CC) $(LDFLAGS) -o $@ $^ $(SIM_LIBS) -lcmocka
+	rm -f $@ && ar rcs $@ $^
+
+$(BUILD)/litefs-fwd: $(BUILD)/obj/tools/fwd_main.o $(BUILD)/libforwarder.a $(BUILD)/libcommon.a
+	$(CC) $(LDFLAGS) -o $@ $^ $(FWD_LIBS)
+
+# Only the SQLite API (and dlopen, for RTLD_DEEPBIND) is exported: preload/exports.map.
+$(BUILD)/liblitefs_fwd.so: $(PRELOAD_OBJS) $(BUILD)/libcommon.a preload/exports.map
+	$(CC) $(LDFLAGS) -shared -Wl,--version-script=preload/exports.map -Wl,-z,defs \
+	  -o $@ $(PRELOAD_OBJS) $(BUILD)/libcommon.a $(PRELOAD_LIBS)
+
+$(BUILD)/tests/test_%: $(BUILD)/obj/tests/test_%.o $(BUILD)/libsim.a \
+		$(if $(PRELOAD_OBJS),$(BUILD)/libpreload.a) $(if $(FORWARDER_OBJS),$(BUILD)/libforwarder.a) \
+		$(BUILD)/libcommon.a
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $^ $(TEST_LIBS)
 
 deps:
 	@missing=""; for p in $(DEB_PACKAGES); do \

@@ -132,9 +132,36 @@ static int apply_pages(int fd, const struct sim_txn *t)
 	return 0;
 }
 
-/* WAL mode: readers hold read marks in <db>-shm only while a read transaction is open, so
- * holding every one of those locks excludes them. Our SHARED lock on the database file keeps
- * the last connection to close from deleting <db>-shm under us (it needs EXCLUSIVE first). */
+/* Writes the wal-index header (both copies, second first as SQLite does) for a database of
+ * npages pages, with a new change count so that every connection drops its cache. */
+static int apply_walhdr_write(int shm, uint8_t wh[2 * WALHDR_SIZE], uint32_t npages)
+{
+	uint32_t v, ck[2];
+	int rc;
+
+	memcpy(&v, wh + 8, 4); /* iChange */
+	v++;
+	memcpy(wh + 8, &v, 4);
+	v = 0; /* mxFrame: the WAL is empty on a replica */
+	memcpy(wh + 16, &v, 4);
+	memcpy(wh + 20, &npages, 4); /* nPage */
+	apply_walhdr_cksum(wh, ck);
+	memcpy(wh + 40, ck, 8);
+	memcpy(wh + WALHDR_SIZE, wh, WALHDR_SIZE);
+	rc = apply_pwrite(shm, wh + WALHDR_SIZE, WALHDR_SIZE, WALHDR_SIZE);
+	if (!rc)
+		rc = apply_pwrite(shm, wh, WALHDR_SIZE, 0);
+	return rc;
+}
+
+/* WAL mode. Readers hold a read mark in <db>-shm only while a read transaction is open, and
+ * re-take one for every transaction: waiting for the read marks alone could starve. So the
+ * write and checkpoint locks are taken first and the wal-index header's first copy is made to
+ * differ from the second: a reader that starts now sees a header being written, cannot take
+ * the write lock to recover it, and retries inside SQLite until the new header is complete.
+ * Then the read marks drain, the pages are written, and the new header is published. A SHARED
+ * lock on the database file keeps the last connection to close from deleting <db>-shm under
+ * us (it needs EXCLUSIVE first). */
 static int apply_wal(struct sim_node *n, struct sim_db *db, int fd, const struct sim_txn *t)
 {
 	char shmname[NAME_MAX + 8];
@@ -161,30 +188,31 @@ static int apply_wal(struct sim_node *n, struct sim_db *db, int fd, const struct
 		if (rc)
 			goto out_shm;
 	}
-	rc = apply_lock(shm, F_WRLCK, WAL_LOCK_FIRST, WAL_LOCK_COUNT);
+	rc = apply_lock(shm, F_WRLCK, WAL_LOCK_FIRST, 2); /* WAL_WRITE_LOCK, WAL_CKPT_LOCK */
 	if (rc)
 		goto out_shm;
-	rc = apply_pages(fd, t);
-	if (rc)
-		goto out_unlock;
 	ok = apply_walhdr_read(shm, wh);
 	if (ok < 0) {
 		rc = ok;
-	} else if (ok > 0) {
-		uint32_t v, ck[2];
+		goto out_unlock;
+	}
+	if (ok > 0) {
+		uint8_t torn[WALHDR_SIZE];
 
-		memcpy(&v, wh + 8, 4); /* iChange */
-		v++;
-		memcpy(wh + 8, &v, 4);
-		v = 0; /* mxFrame: the WAL is empty on a replica */
-		memcpy(wh + 16, &v, 4);
-		memcpy(wh + 20, &t->commit, 4); /* nPage */
-		apply_walhdr_cksum(wh, ck);
-		memcpy(wh + 40, ck, 8);
-		memcpy(wh + WALHDR_SIZE, wh, WALHDR_SIZE);
-		rc = apply_pwrite(shm, wh + WALHDR_SIZE, WALHDR_SIZE, WALHDR_SIZE);
+		memcpy(torn, wh, WALHDR_SIZE);
+		torn[8] ^= 0xff;
+		rc = apply_pwrite(shm, torn, WALHDR_SIZE, 0);
+		if (rc)
+			goto out_unlock;
+	}
+	rc = apply_lock(shm, F_WRLCK, WAL_LOCK_FIRST + 3, WAL_LOCK_COUNT - 3); /* read marks */
+	if (!rc)
+		rc = apply_pages(fd, t);
+	if (ok > 0) {
+		int wr = apply_walhdr_write(shm, wh, t->commit);
+
 		if (!rc)
-			rc = apply_pwrite(shm, wh, WALHDR_SIZE, 0);
+			rc = wr;
 	}
 out_unlock:
 	apply_lock(shm, F_UNLCK, WAL_LOCK_FIRST, WAL_LOCK_COUNT);

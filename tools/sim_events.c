@@ -142,7 +142,7 @@ void sim_events_publish_role(struct sim_node *n)
 
 void sim_events_publish_tx(struct sim_node *n, const char *db, const struct sim_txn *t)
 {
-	char name[2 * NAME_MAX + 8], ts[40], buf[4 * NAME_MAX + 256];
+	char name[6 * NAME_MAX + 8], ts[40], buf[6 * NAME_MAX + 256];
 	time_t secs = (time_t)(t->ts_us / 1000000);
 	struct tm tm;
 

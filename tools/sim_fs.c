@@ -3,12 +3,13 @@
  * on a replica, databases read as mode 0444 and every write SQLite would make fails with
  * EACCES (creating <db>-journal, writing <db>-wal or <db>) unless it comes from this daemon
  * applying replicated transactions. On the primary, file operations feed commit tracking. */
-#define FUSE_USE_VERSION 35
+#define FUSE_USE_VERSION 312
 
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <fuse.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -624,6 +625,9 @@ int sim_fs_run(struct sim_node *n)
 		goto out_mount;
 	}
 	fuse_loop_cfg_set_max_threads(cfg, 64);
+	/* Keep idle workers: without a bound here libfuse ends a worker after each request and
+	 * starts another for the next one. */
+	fuse_loop_cfg_set_idle_threads(cfg, 16);
 	fuse_loop_cfg_set_clone_fd(cfg, 0);
 	pthread_mutex_lock(&n->mu);
 	n->fuse = f;

@@ -108,7 +108,7 @@ static char *http_status(struct sim_node *n)
 		(long long)(ns ? samples[ns / 2] : 0), (long long)(ns ? samples[(ns * 99) / 100] : 0),
 		ns);
 	for (size_t i = 0; i < ndb; i++) {
-		char name[2 * NAME_MAX + 8];
+		char name[6 * NAME_MAX + 8];
 		unsigned long long txid, cks;
 
 		pthread_mutex_lock(&dbs[i]->mu);

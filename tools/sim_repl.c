@@ -561,6 +561,95 @@ static int rc_handle_frame(struct repl_client *c, uint8_t type, const uint8_t *p
 	return rc;
 }
 
+/* Whether the frame at buf is a transaction of database name. */
+static bool rc_frame_is_txn_of(const uint8_t *buf, const char *name)
+{
+	size_t nlen = (size_t)buf[FRAME_HDR] | (size_t)buf[FRAME_HDR + 1] << 8;
+
+	return buf[0] == 'T' && nlen == strlen(name) && !memcmp(buf + FRAME_HDR + 2, name, nlen);
+}
+
+/* Applies consecutive transactions of one database that arrived together as one atomic
+ * change (readers go from the state before the first to the state after the last), then
+ * records each of them. frames[i] points at a complete 'T' frame. */
+static int rc_apply_batch(struct repl_client *c, struct sim_db *db, const uint8_t **frames,
+			  size_t count)
+{
+	struct sim_node *n = c->n;
+	struct sim_txn *txns = calloc(count, sizeof(*txns));
+	struct rc_stage merged = {.db = db};
+	struct sim_txn t = {0};
+	int rc = 0;
+
+	if (!txns)
+		return -ENOMEM;
+	for (size_t i = 0; i < count && !rc; i++) {
+		const uint8_t *f = frames[i];
+		uint32_t flen = (uint32_t)f[1] | (uint32_t)f[2] << 8 | (uint32_t)f[3] << 16 |
+				(uint32_t)f[4] << 24;
+		size_t nlen = (size_t)f[FRAME_HDR] | (size_t)f[FRAME_HDR + 1] << 8;
+		const uint8_t *rec = f + FRAME_HDR + 2 + nlen;
+		size_t rlen = flen - 2 - nlen;
+		long r = sim_txn_decode(rec, rlen, &txns[i]);
+		uint64_t expect;
+
+		if (r <= 0 || (size_t)r != rlen) {
+			rc = -EPROTO;
+			break;
+		}
+		pthread_mutex_lock(&db->mu);
+		expect = db->log.count + 1 + i;
+		pthread_mutex_unlock(&db->mu);
+		if (txns[i].txid != expect)
+			rc = -EPROTO;
+		else if (count > 1)
+			rc = rc_stage_add(&merged, &txns[i], rec, rlen);
+	}
+	if (rc)
+		goto out;
+	if (count == 1) {
+		rc = sim_apply_txn(n, db, &txns[0]);
+	} else {
+		uint32_t k = 0;
+
+		t = txns[count - 1];
+		t.pgnos = malloc(((size_t)merged.commit + 1) * sizeof(uint32_t));
+		t.data = malloc((size_t)merged.commit * merged.page_size + 1);
+		if (!t.pgnos || !t.data) {
+			rc = -ENOMEM;
+			goto out;
+		}
+		for (uint32_t i = 0; i < merged.commit && i < merged.npages_cap; i++) {
+			if (!merged.pages[i])
+				continue;
+			t.pgnos[k] = i + 1;
+			memcpy(t.data + (size_t)k * merged.page_size, merged.pages[i], merged.page_size);
+			k++;
+		}
+		t.npages = k;
+		t.page_size = merged.page_size;
+		t.commit = merged.commit;
+		rc = sim_apply_txn(n, db, &t);
+	}
+	for (size_t i = 0; i < count && !rc; i++) {
+		pthread_mutex_lock(&db->mu);
+		rc = sim_node_record_applied(n, db, &txns[i]);
+		pthread_mutex_unlock(&db->mu);
+		if (!rc)
+			sim_events_publish_tx(n, db->name, &txns[i]);
+	}
+out:
+	if (count > 1) {
+		free(t.pgnos);
+		free(t.data);
+	}
+	rc_stage_free(&merged);
+	for (size_t i = 0; i < count; i++)
+		sim_txn_free(&txns[i]);
+	free(txns);
+	return rc;
+}
+
 static size_t rc_write(char *data, size_t size, size_t nmemb, void *cls)
 {
 	struct repl_client *c = cls;
@@ -591,6 +680,45 @@ static size_t rc_write(char *data, size_t size, size_t nmemb, void *cls)
 		if (c->len - off < FRAME_HDR + (size_t)flen)
 			break;
 		pthread_mutex_lock(&c->n->apply_mu);
+		if (c->buf[off] == 'T' && flen >= 2) {
+			const uint8_t *frames[256];
+			size_t count = 0, next = off;
+			char name[NAME_MAX + 1];
+			size_t nlen = (size_t)c->buf[off + FRAME_HDR] |
+				      (size_t)c->buf[off + FRAME_HDR + 1] << 8;
+			struct sim_db *db = NULL;
+
+			if (nlen && nlen <= NAME_MAX && 2 + nlen <= flen) {
+				memcpy(name, c->buf + off + FRAME_HDR + 2, nlen);
+				name[nlen] = '\0';
+				if (strlen(name) == nlen && !strchr(name, '/'))
+					db = sim_node_db(c->n, name, true);
+			}
+			/* Transactions of a database being rebuilt are staged one by one. */
+			if (db && !rc_stage_find(c, db, false)) {
+				while (count < 256 && c->len - next >= FRAME_HDR) {
+					uint32_t l = (uint32_t)c->buf[next + 1] |
+						     (uint32_t)c->buf[next + 2] << 8 |
+						     (uint32_t)c->buf[next + 3] << 16 |
+						     (uint32_t)c->buf[next + 4] << 24;
+
+					if (c->len - next < FRAME_HDR + (size_t)l || l < 2 + nlen ||
+					    !rc_frame_is_txn_of(c->buf + next, name))
+						break;
+					frames[count++] = c->buf + next;
+					next += FRAME_HDR + l;
+				}
+				rc = rc_apply_batch(c, db, frames, count);
+				pthread_mutex_unlock(&c->n->apply_mu);
+				if (rc) {
+					fprintf(stderr, "litefs-sim: replication: %s\n", strerror(-rc));
+					c->err = rc;
+					return 0;
+				}
+				off = next;
+				continue;
+			}
+		}
 		rc = rc_handle_frame(c, c->buf[off], c->buf + off + FRAME_HDR, flen);
 		pthread_mutex_unlock(&c->n->apply_mu);
 		if (rc) {

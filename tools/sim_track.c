@@ -111,11 +111,15 @@ static int track_read_pages(int fd, struct sim_txn *t, uint32_t *pgnos, uint32_t
 	return 0;
 }
 
+/* The page size in a database header, or 0 when the header holds no valid one (not an
+ * SQLite database: nothing to replicate). */
 static uint32_t page_size_of(const uint8_t *hdr)
 {
 	uint32_t ps = (uint32_t)hdr[16] << 8 | hdr[17];
 
-	return ps == 1 ? 65536 : ps;
+	if (ps == 1)
+		return 65536;
+	return ps >= 512 && (ps & (ps - 1)) == 0 ? ps : 0;
 }
 
 int sim_track_journal_end(struct sim_node *n, struct sim_db *db)
@@ -141,6 +145,10 @@ int sim_track_journal_end(struct sim_node *n, struct sim_db *db)
 	if (db->journal_counter >= 0 && be32(hdr + 24) == (uint32_t)db->journal_counter)
 		goto out; /* rolled back: the change counter is back where it was */
 	t.page_size = page_size_of(hdr);
+	if (!t.page_size) {
+		rc = -EINVAL;
+		goto out;
+	}
 	t.commit = (uint32_t)(st.st_size / t.page_size);
 	for (size_t i = 0; i <= db->ndirty; i++) {
 		uint64_t first, last;
@@ -328,6 +336,10 @@ int sim_track_snapshot(struct sim_node *n, struct sim_db *db)
 	if (rc)
 		goto out;
 	t.page_size = page_size_of(hdr);
+	if (!t.page_size) {
+		rc = -EINVAL;
+		goto out;
+	}
 	t.commit = (uint32_t)(st.st_size / t.page_size);
 	pgnos = malloc(((size_t)t.commit + 1) * sizeof(*pgnos));
 	if (!pgnos) {

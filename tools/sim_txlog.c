@@ -238,7 +238,7 @@ int sim_txlog_append(struct sim_txlog *l, const struct sim_txn *t)
 	ssize_t n;
 	int rc;
 
-	if (t->txid != l->count + 1)
+	if (t->txid != l->count + 1 || !txn_page_size_ok(t->page_size))
 		return -EINVAL;
 	buf = malloc(len);
 	if (!buf)
