@@ -122,12 +122,33 @@ static uint32_t page_size_of(const uint8_t *hdr)
 	return ps >= 512 && (ps & (ps - 1)) == 0 ? ps : 0;
 }
 
+/* Reads the header of the database file fd into hdr and its geometry into t (page size and
+ * size in pages). Returns 1 when it is an SQLite database, 0 when the file is too short to
+ * hold one (nothing to replicate yet), -EINVAL for an invalid page size, or -errno. */
+static int track_read_geometry(int fd, uint8_t hdr[100], struct sim_txn *t)
+{
+	struct stat st;
+	int rc;
+
+	if (fstat(fd, &st))
+		return -errno;
+	if (st.st_size < 100)
+		return 0;
+	rc = track_pread(fd, hdr, 100, 0);
+	if (rc)
+		return rc;
+	t->page_size = page_size_of(hdr);
+	if (!t->page_size)
+		return -EINVAL;
+	t->commit = (uint32_t)(st.st_size / t->page_size);
+	return 1;
+}
+
 int sim_track_journal_end(struct sim_node *n, struct sim_db *db)
 {
 	struct sim_txn t = {0};
 	uint8_t hdr[100];
 	uint32_t *pgnos = NULL, count = 0, cap = 0;
-	struct stat st;
 	int fd, rc;
 
 	if (!db->journal_active)
@@ -136,20 +157,12 @@ int sim_track_journal_end(struct sim_node *n, struct sim_db *db)
 	fd = track_open(n, db->name);
 	if (fd < 0)
 		return fd;
-	rc = fstat(fd, &st) ? -errno : 0;
-	if (rc || st.st_size < 100)
+	rc = track_read_geometry(fd, hdr, &t);
+	if (rc <= 0)
 		goto out;
-	rc = track_pread(fd, hdr, sizeof(hdr), 0);
-	if (rc)
-		goto out;
+	rc = 0;
 	if (db->journal_counter >= 0 && be32(hdr + 24) == (uint32_t)db->journal_counter)
 		goto out; /* rolled back: the change counter is back where it was */
-	t.page_size = page_size_of(hdr);
-	if (!t.page_size) {
-		rc = -EINVAL;
-		goto out;
-	}
-	t.commit = (uint32_t)(st.st_size / t.page_size);
 	for (size_t i = 0; i <= db->ndirty; i++) {
 		uint64_t first, last;
 
@@ -323,24 +336,14 @@ int sim_track_snapshot(struct sim_node *n, struct sim_db *db)
 	struct sim_txn t = {0};
 	uint8_t hdr[100];
 	uint32_t *pgnos;
-	struct stat st;
 	int fd, rc;
 
 	fd = track_open(n, db->name);
 	if (fd < 0)
 		return fd;
-	rc = fstat(fd, &st) ? -errno : 0;
-	if (rc || st.st_size < 100)
+	rc = track_read_geometry(fd, hdr, &t);
+	if (rc <= 0)
 		goto out;
-	rc = track_pread(fd, hdr, sizeof(hdr), 0);
-	if (rc)
-		goto out;
-	t.page_size = page_size_of(hdr);
-	if (!t.page_size) {
-		rc = -EINVAL;
-		goto out;
-	}
-	t.commit = (uint32_t)(st.st_size / t.page_size);
 	pgnos = malloc(((size_t)t.commit + 1) * sizeof(*pgnos));
 	if (!pgnos) {
 		rc = -ENOMEM;
