@@ -196,6 +196,7 @@ static void wire_out_result(struct wire_out *o, const void *msg)
 	const struct wire_result *m = msg;
 
 	wire_out_u64(o, m->request_id);
+	wire_out_u32(o, m->flags);
 	wire_out_u32(o, (uint32_t)m->rc);
 	wire_out_u32(o, (uint32_t)m->xrc);
 	wire_out_str(o, m->errmsg.p, m->errmsg.n);
@@ -502,6 +503,7 @@ static int wire_in_result(struct wire_in *in, struct wire_result *m)
 	int rc;
 
 	if ((rc = wire_in_u64(in, &m->request_id)) ||
+	    (rc = wire_in_u32(in, &m->flags)) ||
 	    (rc = wire_in_i32(in, &m->rc)) ||
 	    (rc = wire_in_i32(in, &m->xrc)) ||
 	    (rc = wire_in_str(in, &m->errmsg)) ||

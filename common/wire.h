@@ -54,6 +54,13 @@ enum wire_value_type {
 	WIRE_ZEROBLOB = 6,
 };
 
+/* The SQLite text encoding of TEXT16 values: this machine's byte order. */
+#if __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
+#define WIRE_UTF16_NATIVE 3 /* SQLITE_UTF16BE */
+#else
+#define WIRE_UTF16_NATIVE 2 /* SQLITE_UTF16LE */
+#endif
+
 /* A value. Byte strings point into memory owned elsewhere: the caller's when encoding, the
  * decoded message buffer when decoding. */
 struct wire_value {

@@ -220,6 +220,7 @@ static void assert_result_same(const struct decoded *d, const struct wire_result
 	assert_true(got->changes == want->changes);
 	assert_true(got->total_changes_delta == want->total_changes_delta);
 	assert_true(got->last_insert_rowid == want->last_insert_rowid);
+	assert_int_equal(got->flags, want->flags);
 	assert_true(got->txid == want->txid);
 	assert_int_equal(got->ncols, want->ncols);
 	assert_int_equal(got->nrows, want->nrows);
@@ -445,6 +446,7 @@ static void test_result_cells(void **state)
 	};
 	struct wire_result r = {
 		.request_id = 12345, .rc = 101, .xrc = 101, .errmsg = str_of(""),
+		.flags = WIRE_RESULT_ROWID | 0x80000000u,
 		.changes = 3, .total_changes_delta = INT64_MAX, .last_insert_rowid = INT64_MIN,
 		.txid = UINT64_MAX, .ncols = 4, .nrows = 3, .cells = c,
 	};

@@ -1,0 +1,182 @@
+/* Command line and environment of `litefs-fwd forwarder`. */
+#include "config.h"
+
+#include <errno.h>
+#include <getopt.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "wire.h"
+
+/* The usage text spells the default out. */
+_Static_assert(WIRE_DEFAULT_MAX_MESSAGE == 268435456u, "update the --max-message default in the usage");
+
+#define CONFIG_STR(x) CONFIG_STR2(x)
+#define CONFIG_STR2(x) #x
+
+const char fwd_config_usage[] =
+	"Usage: litefs-fwd forwarder [OPTIONS]\n"
+	"\n"
+	"Executes the statements that programs on LiteFS replicas forward, while this\n"
+	"node is the primary, and answers each with its outcome. On a replica every\n"
+	"request is answered with the hostname of the primary (from MOUNT/.primary).\n"
+	"Runs in the foreground, logs to stderr, and stops on SIGTERM or SIGINT after\n"
+	"answering the requests it is executing.\n"
+	"\n"
+	"Options (each falls back to the environment variable shown, then to the default):\n"
+	"  --listen URL          nanomsg address to serve, tcp://HOST:PORT or ipc://PATH\n"
+	"                        (LITEFS_FWD_LISTEN, default " FWD_DEFAULT_LISTEN ")\n"
+	"  --mount DIR           the LiteFS mount directory holding the databases\n"
+	"                        (LITEFS_FWD_MOUNT, default " FWD_DEFAULT_MOUNT ")\n"
+	"  --workers N           requests executed at once, 1 to " CONFIG_STR(FWD_MAX_WORKERS) "\n"
+	"                        (LITEFS_FWD_WORKERS, default " CONFIG_STR(FWD_DEFAULT_WORKERS) ")\n"
+	"  --max-message BYTES   largest request or reply, " CONFIG_STR(FWD_MIN_MESSAGE) " to "
+	CONFIG_STR(FWD_MAX_MESSAGE) "\n"
+	"                        (LITEFS_FWD_MAX_MESSAGE, default 268435456)\n"
+	"  --log-level LEVEL     error, warn, info or debug (default info)\n"
+	"  -h, --help            show this help\n";
+
+/* Parses a decimal number in [min, max] with nothing around it. Returns 0 or -EINVAL. */
+static int config_parse_number(const char *s, unsigned long long min, unsigned long long max,
+			       unsigned long long *out)
+{
+	unsigned long long v;
+	char *end;
+
+	if (*s < '0' || *s > '9')
+		return -EINVAL;
+	errno = 0;
+	v = strtoull(s, &end, 10);
+	if (errno || *end || v < min || v > max)
+		return -EINVAL;
+	*out = v;
+	return 0;
+}
+
+/* Applies one value of an option to c; what names its source for the message in err.
+ * Returns 0 or -EINVAL. */
+static int config_set_option(struct fwd_config *c, int opt, const char *val, const char *what,
+			     char *err, size_t errlen)
+{
+	unsigned long long v;
+	enum fwd_log_level level;
+
+	switch (opt) {
+	case 'l':
+		if (!*val) {
+			snprintf(err, errlen, "%s wants a nanomsg URL, not an empty string", what);
+			return -EINVAL;
+		}
+		c->listen = val;
+		return 0;
+	case 'm':
+		/* room for "/" NAME "-journal" after it in a PATH_MAX buffer */
+		if (!*val || strlen(val) > PATH_MAX - NAME_MAX - 16) {
+			snprintf(err, errlen, "%s wants a directory, not '%s'", what, val);
+			return -EINVAL;
+		}
+		c->mount = val;
+		return 0;
+	case 'w':
+		if (config_parse_number(val, 1, FWD_MAX_WORKERS, &v)) {
+			snprintf(err, errlen, "%s wants 1 to %d, not '%s'", what, FWD_MAX_WORKERS,
+				 val);
+			return -EINVAL;
+		}
+		c->workers = (int)v;
+		return 0;
+	case 'x':
+		if (config_parse_number(val, FWD_MIN_MESSAGE, FWD_MAX_MESSAGE, &v)) {
+			snprintf(err, errlen, "%s wants %d to %d bytes, not '%s'", what,
+				 FWD_MIN_MESSAGE, FWD_MAX_MESSAGE, val);
+			return -EINVAL;
+		}
+		c->max_message = (size_t)v;
+		return 0;
+	case 'g':
+		if (fwd_log_parse_level(val, &level)) {
+			snprintf(err, errlen, "%s wants error, warn, info or debug, not '%s'", what,
+				 val);
+			return -EINVAL;
+		}
+		c->log_level = level;
+		return 0;
+	default:
+		snprintf(err, errlen, "internal error: option %d", opt);
+		return -EINVAL;
+	}
+}
+
+int fwd_config_parse(struct fwd_config *c, int argc, char **argv, char *err, size_t errlen)
+{
+	static const struct option longopts[] = {
+		{ "listen", required_argument, NULL, 'l' },
+		{ "mount", required_argument, NULL, 'm' },
+		{ "workers", required_argument, NULL, 'w' },
+		{ "max-message", required_argument, NULL, 'x' },
+		{ "log-level", required_argument, NULL, 'g' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	/* Environment first, so that the command line overrides it. */
+	static const struct {
+		int opt;
+		const char *name;
+	} envs[] = {
+		{ 'l', "LITEFS_FWD_LISTEN" },
+		{ 'm', "LITEFS_FWD_MOUNT" },
+		{ 'w', "LITEFS_FWD_WORKERS" },
+		{ 'x', "LITEFS_FWD_MAX_MESSAGE" },
+	};
+	char what[64];
+	int opt, rc;
+
+	memset(c, 0, sizeof(*c));
+	c->listen = FWD_DEFAULT_LISTEN;
+	c->mount = FWD_DEFAULT_MOUNT;
+	c->workers = FWD_DEFAULT_WORKERS;
+	c->max_message = WIRE_DEFAULT_MAX_MESSAGE;
+	c->log_level = FWD_LOG_INFO;
+	err[0] = '\0';
+
+	for (size_t i = 0; i < sizeof(envs) / sizeof(envs[0]); i++) {
+		const char *v = getenv(envs[i].name);
+
+		if (!v || !*v)
+			continue;
+		rc = config_set_option(c, envs[i].opt, v, envs[i].name, err, errlen);
+		if (rc)
+			return rc;
+	}
+
+	optind = 0;  /* glibc: start over; argv[0] is the command name */
+	opterr = 0;
+	while ((opt = getopt_long(argc, argv, ":h", longopts, NULL)) != -1) {
+		switch (opt) {
+		case 'h':
+			c->help = true;
+			return 0;
+		case ':':
+			snprintf(err, errlen, "missing value of '%s'", argv[optind - 1]);
+			return -EINVAL;
+		case '?':
+			snprintf(err, errlen, "unknown option '%s'", argv[optind - 1]);
+			return -EINVAL;
+		default:
+			snprintf(what, sizeof(what), "--%s",
+				 opt == 'l' ? "listen" : opt == 'm' ? "mount" :
+				 opt == 'w' ? "workers" : opt == 'x' ? "max-message" : "log-level");
+			rc = config_set_option(c, opt, optarg, what, err, errlen);
+			if (rc)
+				return rc;
+			break;
+		}
+	}
+	if (optind < argc) {
+		snprintf(err, errlen, "unexpected argument '%s'", argv[optind]);
+		return -EINVAL;
+	}
+	return 0;
+}

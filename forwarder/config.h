@@ -1,0 +1,38 @@
+/* Options of `litefs-fwd forwarder`: command line first, then the environment, then the
+ * built-in defaults. */
+#ifndef FWD_CONFIG_H
+#define FWD_CONFIG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "log.h"
+
+#define FWD_DEFAULT_LISTEN "tcp://0.0.0.0:20208"
+#define FWD_DEFAULT_MOUNT "/litefs"
+#define FWD_DEFAULT_WORKERS 4
+#define FWD_MAX_WORKERS 256
+/* Bounds of --max-message: NN_RCVMAXSIZE is an int, and a cap below a few KiB would refuse
+ * ordinary statements. */
+#define FWD_MIN_MESSAGE 4096
+#define FWD_MAX_MESSAGE 2147483647
+
+struct fwd_config {
+	const char *listen;   /* nanomsg URL; points into argv, the environment or a literal */
+	const char *mount;    /* the LiteFS mount directory */
+	int workers;          /* 1..FWD_MAX_WORKERS */
+	size_t max_message;   /* FWD_MIN_MESSAGE..FWD_MAX_MESSAGE bytes */
+	enum fwd_log_level log_level;
+	bool help;            /* --help was given: print fwd_config_usage and exit 0 */
+};
+
+/* The text of `litefs-fwd forwarder --help`. */
+extern const char fwd_config_usage[];
+
+/* Fills c from argv[0..argc) (argv[0] is the command name, "forwarder"), falling back to
+ * LITEFS_FWD_LISTEN, LITEFS_FWD_MOUNT, LITEFS_FWD_WORKERS, LITEFS_FWD_MAX_MESSAGE and
+ * then to the defaults. Returns 0, or -EINVAL with a one-line reason in err (which names
+ * the option or variable at fault). Uses getopt_long(), so it is not thread-safe. */
+int fwd_config_parse(struct fwd_config *c, int argc, char **argv, char *err, size_t errlen);
+
+#endif

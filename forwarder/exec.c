@@ -1,0 +1,568 @@
+/* One forwarded statement on SQLite. The reply must let the program on the replica see
+ * exactly what it would have seen had the statement run there: SQLite's own codes and
+ * message, row counts, the rowid and the RETURNING rows, bit for bit. Connections are
+ * shared by every client of a worker, so nothing a statement leaves on its connection
+ * may leak into the next one: the rowid sentinel is put back, and transactions are never
+ * left open. */
+#include "exec.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <sqlite3.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "log.h"
+#include "reply.h"
+
+/* "%016x/%016x\n": TXID, '/', post-apply checksum, newline. */
+#define EXEC_POS_SIZE 34
+/* Room for the fixed fields of a RESULT, on top of its message and cells. */
+#define EXEC_RESULT_OVERHEAD 128u
+
+struct fwd_exec_conn {
+	struct fwd_exec_conn *next;
+	sqlite3 *db;
+	int pos_fd;          /* <mount>/<db>-pos, -1 until it could be opened */
+	size_t name_len;
+	char name[];         /* NUL-terminated */
+};
+
+/* Non-NULL bytes for empty strings and blobs: SQLite binds NULL for a NULL pointer, and
+ * an empty blob is not NULL. Never freed. */
+static const char exec_empty[1] = "";
+
+/* A RESULT under construction: errmsg and the bytes of TEXT and BLOB cells are owned. */
+struct exec_outcome {
+	struct wire_result res;
+	char *errmsg;
+	struct wire_value *cells;
+	size_t ncells, cap;
+	uint64_t size;       /* encoded size of the cells so far */
+	int drop;            /* 0, or SQLITE_TOOBIG / SQLITE_NOMEM: rows were discarded */
+};
+
+static void exec_cells_free(struct exec_outcome *o)
+{
+	for (size_t i = 0; i < o->ncells; i++) {
+		struct wire_value *v = &o->cells[i];
+
+		if ((v->type == WIRE_TEXT || v->type == WIRE_BLOB) && v->u.s.p != exec_empty)
+			free((void *)v->u.s.p);
+	}
+	free(o->cells);
+	o->cells = NULL;
+	o->ncells = 0;
+	o->cap = 0;
+}
+
+static void exec_outcome_free(struct exec_outcome *o)
+{
+	exec_cells_free(o);
+	free(o->errmsg);
+	o->errmsg = NULL;
+}
+
+/* Takes rc, the extended code and the message of db (which may be NULL after a failed
+ * open) into o. Returns 0 or -ENOMEM. */
+static int exec_outcome_take_error(struct exec_outcome *o, sqlite3 *db, int rc)
+{
+	o->res.rc = rc;
+	o->res.xrc = sqlite3_extended_errcode(db);
+	free(o->errmsg);
+	o->errmsg = strdup(sqlite3_errmsg(db));
+	return o->errmsg ? 0 : -ENOMEM;
+}
+
+/* Formats <mount>/<name><suffix> into buf. Returns 0 or -ENAMETOOLONG. */
+static int exec_path(const struct fwd_exec *x, const char *name, const char *suffix,
+		     char *buf, size_t size)
+{
+	int n = snprintf(buf, size, "%s/%s%s", x->mount, name, suffix);
+
+	return n < 0 || (size_t)n >= size ? -ENAMETOOLONG : 0;
+}
+
+static void exec_conn_free(struct fwd_exec_conn *c)
+{
+	if (c->pos_fd >= 0)
+		close(c->pos_fd);
+	/* Every statement is finalized by then: the handle closes for real. */
+	sqlite3_close_v2(c->db);
+	free(c);
+}
+
+/* Finds the connection to the database name[0..len), opening it when there is none, and
+ * moves it to the front of x->conns. Returns 0 with *out set; -ENOMEM or -ENAMETOOLONG;
+ * or -EIO when SQLite could not open the database (its rc, extended rc and message are
+ * then in o). */
+static int exec_conn_get(struct fwd_exec *x, const struct wire_str *name,
+			 struct fwd_exec_conn **out, struct exec_outcome *o)
+{
+	struct fwd_exec_conn **pp, *c;
+	char path[PATH_MAX];
+	int rc;
+
+	for (pp = &x->conns; (c = *pp); pp = &c->next) {
+		if (c->name_len == name->n && !memcmp(c->name, name->p, name->n)) {
+			*pp = c->next;
+			c->next = x->conns;
+			x->conns = c;
+			*out = c;
+			return 0;
+		}
+	}
+	c = calloc(1, sizeof(*c) + name->n + 1);
+	if (!c)
+		return -ENOMEM;
+	c->pos_fd = -1;
+	c->name_len = name->n;
+	memcpy(c->name, name->p, name->n);
+	rc = exec_path(x, c->name, "", path, sizeof(path));
+	if (rc)
+		goto fail_path;
+	/* Extension loading stays off (the default): only SQL arrives here. */
+	rc = sqlite3_open_v2(path, &c->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, NULL);
+	if (rc != SQLITE_OK) {
+		rc = exec_outcome_take_error(o, c->db, rc);
+		fwd_log_warn("cannot open %s: %s", path, sqlite3_errmsg(c->db));
+		if (!rc)
+			rc = -EIO;
+		goto fail_open;
+	}
+	/* Statements of the program reach only its database in the mount: no ATTACH of
+	 * arbitrary files of this node on behalf of a remote client. */
+	sqlite3_limit(c->db, SQLITE_LIMIT_ATTACHED, 0);
+	if (x->nconns >= FWD_EXEC_MAX_CONNS) {
+		struct fwd_exec_conn **last = &x->conns;
+
+		while ((*last)->next)
+			last = &(*last)->next;
+		exec_conn_free(*last);
+		*last = NULL;
+		x->nconns--;
+	}
+	c->next = x->conns;
+	x->conns = c;
+	x->nconns++;
+	fwd_log_debug("opened %s", path);
+	*out = c;
+	return 0;
+
+fail_open:
+	sqlite3_close_v2(c->db);
+fail_path:
+	free(c);
+	return rc;
+}
+
+int fwd_exec_init(struct fwd_exec *x, const char *mount)
+{
+	memset(x, 0, sizeof(*x));
+	x->mount = strdup(mount);
+	return x->mount ? 0 : -ENOMEM;
+}
+
+void fwd_exec_close(struct fwd_exec *x)
+{
+	struct fwd_exec_conn *c, *next;
+
+	for (c = x->conns; c; c = next) {
+		next = c->next;
+		exec_conn_free(c);
+	}
+	free(x->mount);
+	memset(x, 0, sizeof(*x));
+}
+
+struct sqlite3 *fwd_exec_handle(struct fwd_exec *x, const char *name)
+{
+	for (struct fwd_exec_conn *c = x->conns; c; c = c->next)
+		if (!strcmp(c->name, name))
+			return c->db;
+	return NULL;
+}
+
+static int exec_hex_digit(char ch)
+{
+	if (ch >= '0' && ch <= '9')
+		return ch - '0';
+	if (ch >= 'a' && ch <= 'f')
+		return ch - 'a' + 10;
+	if (ch >= 'A' && ch <= 'F')
+		return ch - 'A' + 10;
+	return -1;
+}
+
+uint64_t fwd_exec_parse_pos(const char *buf, size_t len)
+{
+	uint64_t txid = 0;
+	int d;
+
+	if (len != EXEC_POS_SIZE || buf[16] != '/' || buf[33] != '\n')
+		return 0;
+	for (int i = 0; i < 33; i++) {
+		if (i == 16)
+			continue;
+		d = exec_hex_digit(buf[i]);
+		if (d < 0)
+			return 0;
+		if (i < 16)
+			txid = txid << 4 | (uint64_t)d;
+	}
+	return txid;
+}
+
+/* The TXID of c's database after the statement, from <db>-pos: one pread of exactly its
+ * size on a descriptor kept open (reading more makes LiteFS fetch the file's attributes).
+ * 0 when there is no such file or it holds something else. */
+static uint64_t exec_read_txid(const struct fwd_exec *x, struct fwd_exec_conn *c)
+{
+	char buf[EXEC_POS_SIZE], path[PATH_MAX];
+	ssize_t n;
+
+	/* A second try with a fresh descriptor, should the kept one have gone stale. */
+	for (int attempt = 0; attempt < 2; attempt++) {
+		if (c->pos_fd < 0) {
+			if (exec_path(x, c->name, "-pos", path, sizeof(path)))
+				return 0;
+			c->pos_fd = open(path, O_RDONLY | O_CLOEXEC);
+			if (c->pos_fd < 0)
+				return 0;
+		}
+		n = pread(c->pos_fd, buf, sizeof(buf), 0);
+		if (n >= 0)
+			return fwd_exec_parse_pos(buf, (size_t)n);
+		close(c->pos_fd);
+		c->pos_fd = -1;
+	}
+	return 0;
+}
+
+/* True when p[0..end) holds only what SQLite skips between statements: white space,
+ * comments and empty statements. Text ends at a NUL, as it does for SQLite. */
+static bool exec_tail_is_blank(const char *p, const char *end)
+{
+	while (p < end && *p) {
+		if (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\f' || *p == '\r' ||
+		    *p == ';') {
+			p++;
+		} else if (*p == '-' && end - p >= 2 && p[1] == '-') {
+			while (p < end && *p && *p != '\n')
+				p++;
+		} else if (*p == '/' && end - p >= 2 && p[1] == '*') {
+			/* An unterminated comment runs to the end of the text. */
+			for (p += 2; p < end && *p; p++) {
+				if (*p == '*' && end - p >= 2 && p[1] == '/') {
+					p += 2;
+					break;
+				}
+			}
+		} else {
+			return false;
+		}
+	}
+	return true;
+}
+
+/* Binds parameter i+1 of stmt to req->params[i], for every i, exactly by type. Returns
+ * SQLITE_OK, or the SQLite code of the first bind that failed (*bad is then its index). */
+static int exec_bind(sqlite3_stmt *stmt, const struct wire_exec *req, uint32_t *bad)
+{
+	int rc = SQLITE_OK;
+
+	for (uint32_t i = 0; i < req->nparams && rc == SQLITE_OK; i++) {
+		const struct wire_value *v = &req->params[i];
+		const void *p = v->u.s.n ? v->u.s.p : exec_empty;
+		int idx = (int)i + 1;
+
+		switch (v->type) {
+		case WIRE_NULL:
+			rc = sqlite3_bind_null(stmt, idx);
+			break;
+		case WIRE_INTEGER:
+			rc = sqlite3_bind_int64(stmt, idx, v->u.i);
+			break;
+		case WIRE_FLOAT:
+			rc = sqlite3_bind_double(stmt, idx, v->u.f);
+			break;
+		case WIRE_TEXT:
+			rc = sqlite3_bind_text64(stmt, idx, p, v->u.s.n, SQLITE_TRANSIENT,
+						 SQLITE_UTF8);
+			break;
+		case WIRE_TEXT16:
+			rc = sqlite3_bind_text64(stmt, idx, p, v->u.s.n, SQLITE_TRANSIENT,
+						 SQLITE_UTF16);  /* native byte order */
+			break;
+		case WIRE_BLOB:
+			rc = sqlite3_bind_blob64(stmt, idx, p, v->u.s.n, SQLITE_TRANSIENT);
+			break;
+		case WIRE_ZEROBLOB:
+			rc = sqlite3_bind_zeroblob64(stmt, idx, v->u.zero);
+			break;
+		default:
+			rc = SQLITE_MISMATCH;
+			break;
+		}
+		if (rc != SQLITE_OK)
+			*bad = i + 1;
+	}
+	return rc;
+}
+
+/* Appends a cell to o, copying n bytes at p for TEXT and BLOB. Returns 0 or -ENOMEM. */
+static int exec_cell_push(struct exec_outcome *o, struct wire_value v, const void *p, size_t n)
+{
+	if (o->ncells == o->cap) {
+		size_t cap = o->cap ? o->cap * 2 : 16;
+		struct wire_value *cells = realloc(o->cells, cap * sizeof(*cells));
+
+		if (!cells)
+			return -ENOMEM;
+		o->cells = cells;
+		o->cap = cap;
+	}
+	if (v.type == WIRE_TEXT || v.type == WIRE_BLOB) {
+		void *copy = (void *)exec_empty;
+
+		if (n) {
+			copy = malloc(n);
+			if (!copy)
+				return -ENOMEM;
+			memcpy(copy, p, n);
+		}
+		v.u.s.p = copy;
+		v.u.s.n = n;
+	}
+	o->cells[o->ncells++] = v;
+	return 0;
+}
+
+/* Appends the current row of stmt (ncols columns) to o as wire values, as long as the
+ * reply stays within max bytes; past that, or when memory runs out, every row is
+ * dropped and o->drop says why: a reply never holds part of the rows. */
+static void exec_collect_row(struct exec_outcome *o, sqlite3_stmt *stmt, int ncols, size_t max)
+{
+	if (o->drop)
+		return;
+	for (int i = 0; i < ncols; i++) {
+		struct wire_value v = { .type = WIRE_NULL };
+		const void *p = NULL;
+		size_t n = 0;
+
+		switch (sqlite3_column_type(stmt, i)) {
+		case SQLITE_INTEGER:
+			v.type = WIRE_INTEGER;
+			v.u.i = sqlite3_column_int64(stmt, i);
+			o->size += 9;
+			break;
+		case SQLITE_FLOAT:
+			v.type = WIRE_FLOAT;
+			v.u.f = sqlite3_column_double(stmt, i);
+			o->size += 9;
+			break;
+		case SQLITE_TEXT:
+			/* text before bytes: the length of the UTF-8 form */
+			v.type = WIRE_TEXT;
+			p = sqlite3_column_text(stmt, i);
+			n = (size_t)sqlite3_column_bytes(stmt, i);
+			o->size += 5 + n;
+			break;
+		case SQLITE_BLOB:
+			v.type = WIRE_BLOB;
+			p = sqlite3_column_blob(stmt, i);
+			n = (size_t)sqlite3_column_bytes(stmt, i);
+			o->size += 5 + n;
+			break;
+		default:
+			o->size += 1;
+			break;
+		}
+		if (n && !p) {
+			o->drop = SQLITE_NOMEM;
+			break;
+		}
+		if (o->size + EXEC_RESULT_OVERHEAD > max) {
+			o->drop = SQLITE_TOOBIG;
+			break;
+		}
+		if (exec_cell_push(o, v, p, n)) {
+			o->drop = SQLITE_NOMEM;
+			break;
+		}
+	}
+	if (o->drop)
+		exec_cells_free(o);
+}
+
+/* Encodes o as a RESULT into out. A reply that turns out too large loses its rows and
+ * says so with SQLITE_TOOBIG, as when the rows were dropped while collecting. Returns 0,
+ * -ENOMEM or -EMSGSIZE. */
+static int exec_encode_result(struct exec_outcome *o, size_t max, struct wire_buf *out)
+{
+	static const char toobig[] = "RETURNING rows too large for one reply";
+	static const char nomem[] = "out of memory collecting RETURNING rows";
+	int rc;
+
+	for (;;) {
+		if (o->drop) {
+			/* The statement has run: its counts stay, only the rows are lost. */
+			exec_cells_free(o);
+			if (o->res.rc == SQLITE_DONE) {
+				const char *m = o->drop == SQLITE_TOOBIG ? toobig : nomem;
+
+				o->res.rc = o->drop;
+				o->res.xrc = o->drop;
+				free(o->errmsg);
+				o->errmsg = strdup(m);
+				if (!o->errmsg)
+					return -ENOMEM;
+			}
+		}
+		o->res.errmsg.p = o->errmsg ? o->errmsg : exec_empty;
+		o->res.errmsg.n = o->errmsg ? (uint32_t)strlen(o->errmsg) : 0;
+		o->res.cells = o->cells;
+		o->res.nrows = o->res.ncols ? (uint32_t)(o->ncells / o->res.ncols) : 0;
+		if (!o->cells)
+			o->res.nrows = 0;
+		rc = wire_encode_result(out, &o->res, max);
+		if (rc != -EMSGSIZE || o->drop)
+			return rc;
+		o->drop = SQLITE_TOOBIG;
+	}
+}
+
+/* Steps stmt to its end on connection c, collecting its rows, and fills o with what the
+ * program would observe. Caller has bound the parameters. Finalizes stmt. */
+static void exec_step(struct fwd_exec *x, struct fwd_exec_conn *c, sqlite3_stmt *stmt,
+		      size_t max, struct exec_outcome *o)
+{
+	sqlite3 *db = c->db;
+	sqlite3_int64 total_before, rowid_before, rowid_after;
+	int ncols, rc;
+
+	ncols = sqlite3_column_count(stmt);
+	o->res.ncols = (uint32_t)ncols;
+	total_before = sqlite3_total_changes64(db);
+	rowid_before = sqlite3_last_insert_rowid(db);
+	/* A sentinel no insert sets in practice: if it is still there, the statement set no
+	 * rowid (comparing with the old value would miss an insert of the same rowid). */
+	sqlite3_set_last_insert_rowid(db, INT64_MIN);
+	while ((rc = sqlite3_step(stmt)) == SQLITE_ROW)
+		exec_collect_row(o, stmt, ncols, max);
+	if (exec_outcome_take_error(o, db, rc))
+		o->drop = SQLITE_NOMEM;
+	o->res.changes = sqlite3_changes64(db);
+	o->res.total_changes_delta = sqlite3_total_changes64(db) - total_before;
+	rowid_after = sqlite3_last_insert_rowid(db);
+	sqlite3_finalize(stmt);
+	if (rowid_after != INT64_MIN) {
+		o->res.flags |= WIRE_RESULT_ROWID;
+		o->res.last_insert_rowid = rowid_after;
+	} else {
+		sqlite3_set_last_insert_rowid(db, rowid_before);
+	}
+	o->res.txid = exec_read_txid(x, c);
+}
+
+/* Ends a transaction the statement left open (BEGIN, SAVEPOINT) so the connection can
+ * serve the next client. Returns 0, or -EIO when it stays open (the caller then drops the
+ * connection). */
+static int exec_rollback(sqlite3 *db)
+{
+	if (sqlite3_get_autocommit(db))
+		return 0;
+	sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
+	return sqlite3_get_autocommit(db) ? 0 : -EIO;
+}
+
+/* Closes and forgets connection c of x: after a failure that may have left state on it. */
+static void exec_conn_drop(struct fwd_exec *x, struct fwd_exec_conn *c)
+{
+	struct fwd_exec_conn **pp;
+
+	for (pp = &x->conns; *pp; pp = &(*pp)->next) {
+		if (*pp == c) {
+			*pp = c->next;
+			x->nconns--;
+			exec_conn_free(c);
+			return;
+		}
+	}
+}
+
+int fwd_exec_run(struct fwd_exec *x, const struct wire_exec *req, size_t max,
+		 struct wire_buf *out, bool *executed)
+{
+	struct exec_outcome o;
+	struct fwd_exec_conn *c;
+	sqlite3_stmt *stmt = NULL;
+	const char *sql = req->sql.n ? req->sql.p : exec_empty, *tail = NULL;
+	uint64_t id = req->request_id;
+	uint32_t bad = 0;
+	int rc;
+
+	*executed = false;
+	memset(&o, 0, sizeof(o));
+	o.res.request_id = id;
+	if (req->sql.n >= INT_MAX)
+		return fwd_reply_error(out, max, id, E2BIG, "statement too long");
+	rc = exec_conn_get(x, &req->db, &c, &o);
+	if (rc == -EIO)
+		goto encode;  /* SQLite's reason for not opening it */
+	if (rc)
+		goto out;
+	sqlite3_busy_timeout(c->db, req->busy_timeout_ms > 0 ? req->busy_timeout_ms : 0);
+
+	rc = sqlite3_prepare_v2(c->db, sql, (int)req->sql.n, &stmt, &tail);
+	if (rc != SQLITE_OK) {
+		rc = exec_outcome_take_error(&o, c->db, rc);
+		if (rc)
+			goto out;
+		goto encode;
+	}
+	if (!stmt) {
+		rc = fwd_reply_error(out, max, id, EINVAL, "empty statement");
+		goto out;
+	}
+	if (!exec_tail_is_blank(tail, sql + req->sql.n)) {
+		rc = fwd_reply_error(out, max, id, EINVAL, "one statement per request");
+		goto out;
+	}
+	rc = exec_bind(stmt, req, &bad);
+	if (rc != SQLITE_OK) {
+		rc = fwd_reply_error(out, max, id, rc == SQLITE_NOMEM ? ENOMEM :
+				     rc == SQLITE_TOOBIG ? E2BIG : EINVAL,
+				     "parameter %u: %s", bad,
+				     rc == SQLITE_MISMATCH ? "unknown value type" :
+				     sqlite3_errstr(rc));
+		goto out;
+	}
+
+	*executed = true;
+	exec_step(x, c, stmt, max, &o);
+	stmt = NULL;
+	if (!sqlite3_get_autocommit(c->db)) {
+		/* Transactions over the channel are not there yet: undo and refuse. */
+		*executed = false;
+		if (exec_rollback(c->db)) {
+			fwd_log_error("%s: transaction stays open after ROLLBACK; closing",
+				      c->name);
+			exec_conn_drop(x, c);
+		}
+		rc = fwd_reply_error(out, max, id, ENOTSUP,
+				     "transactions cannot be forwarded; rolled back");
+		goto out;
+	}
+
+encode:
+	rc = exec_encode_result(&o, max, out);
+out:
+	sqlite3_finalize(stmt);
+	exec_outcome_free(&o);
+	return rc;
+}

@@ -1,0 +1,53 @@
+/* Running one forwarded statement on SQLite, in autocommit mode, and turning everything a
+ * program could observe of it into a RESULT reply. */
+#ifndef FWD_EXEC_H
+#define FWD_EXEC_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "wire.h"
+
+/* Connections one struct fwd_exec keeps open; the least recently used goes beyond it. */
+#define FWD_EXEC_MAX_CONNS 64
+
+struct fwd_exec_conn;
+
+/* The connections of one worker: one per database, opened on first use and kept. Used by
+ * one thread at a time (no locking inside). */
+struct fwd_exec {
+	char *mount;
+	struct fwd_exec_conn *conns;  /* most recently used first */
+	size_t nconns;
+};
+
+/* Prepares x for databases in mount (copied). Returns 0 or -ENOMEM. */
+int fwd_exec_init(struct fwd_exec *x, const char *mount);
+/* Closes every connection of x and frees it. */
+void fwd_exec_close(struct fwd_exec *x);
+
+/* Executes req, whose database name has passed fwd_dbname_check(), on <mount>/<db> and
+ * appends the reply to out:
+ *   RESULT: the statement was prepared (and, when *executed is set, stepped): rc, extended
+ *     rc and message exactly as SQLite gave them, changes, total changes delta, the rowid
+ *     (with WIRE_RESULT_ROWID when the statement set it), the TXID in <db>-pos and every
+ *     row it returned. A prepare or open error is a RESULT too, with *executed false.
+ *   ERROR: refused, nothing executed (more than one statement, a parameter that cannot be
+ *     bound, an empty statement, a statement that left a transaction open, which is rolled
+ *     back).
+ * The connection is in autocommit mode again on return, with its last_insert_rowid as
+ * the statement left it (or as it was before, when the statement set none). Returns 0, or
+ * -ENOMEM / -EMSGSIZE when no reply could be made (out unchanged; *executed still says
+ * whether the statement ran). */
+int fwd_exec_run(struct fwd_exec *x, const struct wire_exec *req, size_t max,
+		 struct wire_buf *out, bool *executed);
+
+/* The connection x keeps to database name (NUL-terminated), or NULL when none is open:
+ * for tests and diagnostics, which may only look at it between two fwd_exec_run(). */
+struct sqlite3 *fwd_exec_handle(struct fwd_exec *x, const char *name);
+
+/* Parses the content of a LiteFS <db>-pos file, "%016x/%016x\n" (34 bytes): returns the
+ * TXID, or 0 when buf is anything else. */
+uint64_t fwd_exec_parse_pos(const char *buf, size_t len);
+
+#endif

@@ -1,0 +1,20 @@
+/* Replies the forwarder makes without executing anything: ERROR and NOT_PRIMARY. */
+#ifndef FWD_REPLY_H
+#define FWD_REPLY_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "wire.h"
+
+/* Appends an ERROR reply for request id (0 when unknown) to out: code is a positive errno
+ * value saying what kind of refusal it is, the message is formatted from fmt. Returns 0,
+ * -ENOMEM or -EMSGSIZE (out unchanged). */
+int fwd_reply_error(struct wire_buf *out, size_t max, uint64_t id, int code, const char *fmt,
+		    ...) __attribute__((format(printf, 5, 6)));
+
+/* Appends a NOT_PRIMARY reply naming primary (a hostname, may be empty). Returns 0,
+ * -ENOMEM or -EMSGSIZE (out unchanged). */
+int fwd_reply_not_primary(struct wire_buf *out, size_t max, uint64_t id, const char *primary);
+
+#endif

@@ -1,0 +1,204 @@
+/* One request, from bytes received to bytes to send. The order of the checks matters:
+ * nothing about a request that is not well formed reaches the file system, and a repeat
+ * of an executed request is answered from the record before the role is looked at, since
+ * it was executed whatever this node is now. */
+#include "request.h"
+
+#include <errno.h>
+#include <stdbool.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "dbname.h"
+#include "log.h"
+#include "reply.h"
+#include "role.h"
+
+int fwd_request_init(struct fwd_request_ctx *c, const char *mount, size_t max_message,
+		     struct fwd_dedup *dedup)
+{
+	memset(c, 0, sizeof(*c));
+	c->dedup = dedup;
+	c->mount = mount;
+	c->max_message = max_message;
+	return fwd_exec_init(&c->exec, mount);
+}
+
+void fwd_request_close(struct fwd_request_ctx *c)
+{
+	fwd_exec_close(&c->exec);
+}
+
+static uint64_t request_fnv(uint64_t h, const void *p, size_t n)
+{
+	const uint8_t *b = p;
+
+	for (size_t i = 0; i < n; i++) {
+		h ^= b[i];
+		h *= 0x100000001b3ULL;
+	}
+	return h;
+}
+
+/* A hash of what req asks for, to notice a request id reused for another request (a REQ
+ * resend is the same message byte for byte). Database, statement, the message's length
+ * and the parameter types: cheap even for a message of hundreds of MiB. */
+static uint64_t request_fingerprint(const struct wire_exec *req, size_t len)
+{
+	uint64_t h = 0xcbf29ce484222325ULL;
+	uint64_t n = len;
+
+	h = request_fnv(h, &n, sizeof(n));
+	h = request_fnv(h, req->db.p, req->db.n);
+	h = request_fnv(h, "\0", 1);
+	h = request_fnv(h, req->sql.p, req->sql.n);
+	h = request_fnv(h, &req->nparams, sizeof(req->nparams));
+	for (uint32_t i = 0; i < req->nparams; i++)
+		h = request_fnv(h, &req->params[i].type, 1);
+	return h;
+}
+
+/* Appends n bytes to out. Returns 0 or -ENOMEM (out unchanged). */
+static int request_append(struct wire_buf *out, const void *p, size_t n)
+{
+	if (out->cap - out->len < n) {
+		size_t cap = out->len + n;
+		uint8_t *b = realloc(out->p, cap ? cap : 1);
+
+		if (!b)
+			return -ENOMEM;
+		out->p = b;
+		out->cap = cap;
+	}
+	memcpy(out->p + out->len, p, n);
+	out->len += n;
+	return 0;
+}
+
+/* Maps a wire_decode() failure to the ERROR reply that tells the client. */
+static int request_reply_undecodable(struct fwd_request_ctx *c, const void *msg, size_t len,
+				     int rc, struct wire_buf *out)
+{
+	uint64_t id = wire_peek_request_id(msg, len);
+
+	switch (rc) {
+	case -EPROTONOSUPPORT:
+		return fwd_reply_error(out, c->max_message, id, EPROTONOSUPPORT,
+				       "unsupported wire version %u (this forwarder speaks %u)",
+				       len ? ((const uint8_t *)msg)[0] : 0u, WIRE_VERSION);
+	case -EMSGSIZE:
+		return fwd_reply_error(out, c->max_message, id, EMSGSIZE,
+				       "request of %zu bytes exceeds %zu", len, c->max_message);
+	case -ENOMEM:
+		return fwd_reply_error(out, c->max_message, id, ENOMEM,
+				       "out of memory decoding the request");
+	default:
+		return fwd_reply_error(out, c->max_message, id, EBADMSG, "malformed request");
+	}
+}
+
+/* Answers a well-formed, claimed EXEC by the role of this node. *executed is set when the
+ * statement ran. Returns 0 or a negative errno (no reply made). */
+static int request_run(struct fwd_request_ctx *c, const struct wire_exec *req,
+		       struct wire_buf *out, bool *executed)
+{
+	struct fwd_role_info role;
+	int rc;
+
+	*executed = false;
+	rc = fwd_role_check(c->mount, &role);
+	if (rc)
+		return fwd_reply_error(out, c->max_message, req->request_id, -rc,
+				       "cannot tell whether this node is the primary: %s",
+				       strerror(-rc));
+	switch (role.role) {
+	case FWD_ROLE_NO_MOUNT:
+		return fwd_reply_error(out, c->max_message, req->request_id, ENOENT,
+				       "no LiteFS mount at %s", c->mount);
+	case FWD_ROLE_REPLICA:
+		return fwd_reply_not_primary(out, c->max_message, req->request_id,
+					     role.primary);
+	case FWD_ROLE_PRIMARY:
+	default:
+		return fwd_exec_run(&c->exec, req, c->max_message, out, executed);
+	}
+}
+
+int fwd_request_handle(struct fwd_request_ctx *c, const void *msg, size_t len,
+		       struct wire_buf *out)
+{
+	struct fwd_dedup_reply *hit = NULL;
+	const struct wire_exec *req;
+	struct wire_msg m;
+	size_t start = out->len;
+	bool executed = false;
+	uint64_t id;
+	int rc;
+
+	rc = wire_decode(msg, len, c->max_message, &m);
+	if (rc)
+		return request_reply_undecodable(c, msg, len, rc, out);
+	req = &m.u.exec;
+	id = req->request_id;
+	if (m.type != WIRE_EXEC) {
+		rc = fwd_reply_error(out, c->max_message, wire_peek_request_id(msg, len), EBADMSG,
+				     "not an EXEC request (type %u)", m.type);
+		goto out;
+	}
+	if (id == 0) {
+		rc = fwd_reply_error(out, c->max_message, 0, EINVAL, "request id 0");
+		goto out;
+	}
+	if (fwd_dbname_check(req->db.p, req->db.n)) {
+		rc = fwd_reply_error(out, c->max_message, id, EINVAL,
+				     "invalid database name: a plain file name in the mount "
+				     "is needed");
+		goto out;
+	}
+
+	rc = fwd_dedup_claim(c->dedup, id, request_fingerprint(req, len), &hit);
+	if (rc == -EEXIST) {
+		fwd_log_warn("request %llu: id reused for another request",
+			     (unsigned long long)id);
+		rc = fwd_reply_error(out, c->max_message, id, EEXIST,
+				     "request id %llu was used for another request",
+				     (unsigned long long)id);
+		goto out;
+	}
+	if (rc) {
+		rc = fwd_reply_error(out, c->max_message, id, -rc, "cannot record the request");
+		goto out;
+	}
+	if (hit) {
+		fwd_log_debug("request %llu: repeat, answered from the record",
+			      (unsigned long long)id);
+		rc = request_append(out, hit->bytes, hit->len);
+		fwd_dedup_release(c->dedup, hit);
+		goto out;
+	}
+
+	rc = request_run(c, req, out, &executed);
+	if (rc && !executed && out->len == start)
+		rc = fwd_reply_error(out, c->max_message, id, -rc, "cannot execute: %s",
+				     strerror(-rc));
+	if (!rc && executed) {
+		if (fwd_dedup_finish(c->dedup, id, out->p + start, out->len - start))
+			fwd_log_error("request %llu: out of memory recording the reply; a "
+				      "repeat would execute again", (unsigned long long)id);
+	} else {
+		if (rc && executed)
+			fwd_log_error("request %llu: executed but no reply could be made: %s",
+				      (unsigned long long)id, strerror(-rc));
+		fwd_dedup_finish(c->dedup, id, NULL, 0);
+	}
+	if (fwd_log_enabled(FWD_LOG_DEBUG) && !rc)
+		fwd_log_debug("request %llu on %.*s: reply type %u, %zu bytes%s",
+			      (unsigned long long)id, (int)req->db.n, req->db.p,
+			      out->p[start + 1], out->len - start, executed ? ", executed" : "");
+out:
+	wire_msg_free(&m);
+	if (rc && out->len == start)
+		fwd_log_error("request %llu: no reply: %s", (unsigned long long)id,
+			      strerror(-rc));
+	return rc;
+}

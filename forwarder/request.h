@@ -1,0 +1,35 @@
+/* Handling of one received message: decode, check, answer from the record of executed
+ * requests or execute, and encode the reply. No sockets here. */
+#ifndef FWD_REQUEST_H
+#define FWD_REQUEST_H
+
+#include <stddef.h>
+
+#include "dedup.h"
+#include "exec.h"
+#include "wire.h"
+
+/* What one worker needs to answer requests. */
+struct fwd_request_ctx {
+	struct fwd_exec exec;       /* the worker's own SQLite connections */
+	struct fwd_dedup *dedup;    /* shared by every worker */
+	const char *mount;          /* not owned */
+	size_t max_message;         /* cap of requests and replies */
+};
+
+/* Prepares c for a worker. mount and dedup must outlive it. Returns 0 or -ENOMEM. */
+int fwd_request_init(struct fwd_request_ctx *c, const char *mount, size_t max_message,
+		     struct fwd_dedup *dedup);
+void fwd_request_close(struct fwd_request_ctx *c);
+
+/* Answers the message msg[0..len) by appending exactly one reply to out:
+ *   - not a well-formed EXEC, a request id of 0, an invalid database name: ERROR;
+ *   - an id already executed: the recorded reply, byte for byte (after waiting for a
+ *     worker that is executing it right now);
+ *   - this node a replica: NOT_PRIMARY with the primary's hostname; no mount: ERROR;
+ *   - otherwise the outcome of fwd_exec_run(), recorded when the statement ran.
+ * Returns 0, or -ENOMEM when not even an ERROR reply could be made (out unchanged). */
+int fwd_request_handle(struct fwd_request_ctx *c, const void *msg, size_t len,
+		       struct wire_buf *out);
+
+#endif

@@ -1,0 +1,73 @@
+/* The role of this node. LiteFS shows the primary's hostname in <mount>/.primary on
+ * replicas and no such file on the primary. A replica that lost its primary has no
+ * .primary either, for about a second: telling that apart needs the LiteFS HTTP API,
+ * which is not consulted here (the statement then fails on the read-only database and
+ * that failure is what the client gets). */
+#include "role.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+static int role_is_space(char c)
+{
+	return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\v' || c == '\f';
+}
+
+/* Sets info->role from <mount>/.primary: REPLICA with the file's content, trimmed of
+ * surrounding white space, in info->primary when it exists, PRIMARY when it does not.
+ * Returns 0 or a negative errno. */
+static int role_read_primary(const char *mount, struct fwd_role_info *info)
+{
+	char path[PATH_MAX], buf[FWD_ROLE_HOSTNAME_MAX + 2];
+	size_t start = 0, end;
+	ssize_t n;
+	int fd, rc;
+
+	if ((size_t)snprintf(path, sizeof(path), "%s/.primary", mount) >= sizeof(path))
+		return -ENAMETOOLONG;
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0 && errno == ENOENT) {
+		info->role = FWD_ROLE_PRIMARY;
+		return 0;
+	}
+	if (fd < 0)
+		return -errno;
+	do
+		n = read(fd, buf, sizeof(buf) - 1);
+	while (n < 0 && errno == EINTR);
+	if (n < 0) {
+		rc = -errno;
+		goto out;
+	}
+	end = (size_t)n;
+	while (start < end && role_is_space(buf[start]))
+		start++;
+	while (end > start && role_is_space(buf[end - 1]))
+		end--;
+	if (end - start > FWD_ROLE_HOSTNAME_MAX)
+		end = start + FWD_ROLE_HOSTNAME_MAX;
+	memcpy(info->primary, buf + start, end - start);
+	info->primary[end - start] = '\0';
+	info->role = FWD_ROLE_REPLICA;
+	rc = 0;
+out:
+	close(fd);
+	return rc;
+}
+
+int fwd_role_check(const char *mount, struct fwd_role_info *info)
+{
+	struct stat st;
+
+	memset(info, 0, sizeof(*info));
+	if (stat(mount, &st) || !S_ISDIR(st.st_mode)) {
+		info->role = FWD_ROLE_NO_MOUNT;
+		return 0;
+	}
+	return role_read_primary(mount, info);
+}

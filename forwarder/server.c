@@ -1,0 +1,263 @@
+/* Sockets and workers. Each worker polls two descriptors: nanomsg's NN_RCVFD, readable
+ * while a request may be received, and an eventfd that fwd_server_stop() makes readable
+ * for good. A worker that wins the race for a request (nn_recvmsg with NN_DONTWAIT; the
+ * others get EAGAIN and poll again) answers it before it looks at the stop signal again,
+ * so stopping never cuts a request short. The reply goes out with the control header the
+ * request came with: for a raw REP socket that header is the backtrace that routes it. */
+#include "server.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <poll.h>
+#include <pthread.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <nanomsg/nn.h>
+#include <nanomsg/reqrep.h>
+
+#include "dedup.h"
+#include "log.h"
+#include "request.h"
+#include "wire.h"
+
+/* Room for the control header of a request: the SP header with its backtrace (4 bytes a
+ * hop) and the cmsg framing around it. */
+#define SERVER_CTRL_SIZE 1024
+
+struct server_worker {
+	struct fwd_server *server;
+	struct fwd_request_ctx req;
+	pthread_t thread;
+	int index;
+};
+
+struct fwd_server {
+	int sock;                 /* the raw REP socket */
+	int rcv_fd;               /* its NN_RCVFD */
+	int stop_fd;              /* eventfd, readable once stopping */
+	int nworkers, started;
+	struct server_worker *workers;
+	struct fwd_dedup *dedup;
+	char *listen, *mount;
+	size_t max_message;
+	int linger_ms;
+	int64_t last_send_ms;     /* CLOCK_MONOTONIC; atomic */
+};
+
+static int64_t server_now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Length of the control data nn_recvmsg() put in ctrl[0..SERVER_CTRL_SIZE): its first
+ * (and only) entry must be the SP header. Returns 0 when there is none. */
+static size_t server_ctrl_len(const void *ctrl)
+{
+	const struct nn_cmsghdr *h = ctrl;
+
+	if (h->cmsg_level != PROTO_SP || h->cmsg_type != SP_HDR ||
+	    h->cmsg_len < NN_CMSG_LEN(sizeof(size_t)) || h->cmsg_len > SERVER_CTRL_SIZE)
+		return 0;
+	return h->cmsg_len;
+}
+
+/* Receives one request without waiting, answers it and sends the reply. Returns 0 (a
+ * request was handled, whatever came of it), -EAGAIN (another worker took it), or a
+ * negative errno from nanomsg: -EBADF or -ETERM mean the socket is gone. */
+static int server_serve_one(struct server_worker *w)
+{
+	struct fwd_server *s = w->server;
+	_Alignas(max_align_t) unsigned char ctrl[SERVER_CTRL_SIZE];
+	struct wire_buf reply = { 0 };
+	void *body = NULL;
+	struct nn_iovec iov = { .iov_base = &body, .iov_len = NN_MSG };
+	struct nn_msghdr hdr = { .msg_iov = &iov, .msg_iovlen = 1,
+				 .msg_control = ctrl, .msg_controllen = sizeof(ctrl) };
+	size_t ctrl_len;
+	int n, rc;
+
+	memset(ctrl, 0, sizeof(ctrl));
+	n = nn_recvmsg(s->sock, &hdr, NN_DONTWAIT);
+	if (n < 0)
+		return -nn_errno();
+	ctrl_len = server_ctrl_len(ctrl);
+	if (!ctrl_len) {
+		/* Without its backtrace a reply cannot find its way back. */
+		fwd_log_warn("worker %d: request without a routable header dropped", w->index);
+		nn_freemsg(body);
+		return 0;
+	}
+	rc = fwd_request_handle(&w->req, body, (size_t)n, &reply);
+	nn_freemsg(body);
+	if (rc) {
+		/* Nothing to send: the client will resend, and be answered then. */
+		wire_buf_free(&reply);
+		return 0;
+	}
+	iov = (struct nn_iovec){ .iov_base = reply.p, .iov_len = reply.len };
+	hdr = (struct nn_msghdr){ .msg_iov = &iov, .msg_iovlen = 1,
+				  .msg_control = ctrl, .msg_controllen = ctrl_len };
+	/* A raw REP socket never blocks a send: a reply to a client that has gone is dropped
+	 * by nanomsg. */
+	if (nn_sendmsg(s->sock, &hdr, 0) < 0)
+		fwd_log_warn("worker %d: reply not sent: %s", w->index, nn_strerror(nn_errno()));
+	else
+		__atomic_store_n(&s->last_send_ms, server_now_ms(), __ATOMIC_RELAXED);
+	wire_buf_free(&reply);
+	return 0;
+}
+
+static void *server_worker_main(void *arg)
+{
+	struct server_worker *w = arg;
+	struct fwd_server *s = w->server;
+	struct pollfd pfd[2] = {
+		{ .fd = s->stop_fd, .events = POLLIN },
+		{ .fd = s->rcv_fd, .events = POLLIN },
+	};
+	int rc;
+
+	for (;;) {
+		rc = poll(pfd, 2, -1);
+		if (rc < 0) {
+			if (errno == EINTR)
+				continue;
+			fwd_log_error("worker %d: poll: %s", w->index, strerror(errno));
+			break;
+		}
+		if (pfd[0].revents)
+			break;  /* stopping: take nothing new */
+		if (pfd[1].revents & (POLLERR | POLLNVAL)) {
+			fwd_log_error("worker %d: socket descriptor failed", w->index);
+			break;
+		}
+		if (!(pfd[1].revents & POLLIN))
+			continue;
+		rc = server_serve_one(w);
+		if (rc == -EBADF || rc == -ETERM)
+			break;
+		if (rc && rc != -EAGAIN && rc != -EINTR)
+			fwd_log_warn("worker %d: receive: %s", w->index, nn_strerror(-rc));
+	}
+	return NULL;
+}
+
+/* Stops and joins the started workers, lets the last reply leave, closes the socket and
+ * frees s, in the reverse order of fwd_server_start(). */
+static void server_teardown(struct fwd_server *s)
+{
+	uint64_t one = 1;
+	int64_t wait_ms;
+
+	if (s->stop_fd >= 0 && write(s->stop_fd, &one, sizeof(one)) < 0)
+		fwd_log_error("cannot signal the workers: %s", strerror(errno));
+	for (int i = 0; i < s->started; i++)
+		pthread_join(s->workers[i].thread, NULL);
+	for (int i = 0; i < s->nworkers; i++)
+		fwd_request_close(&s->workers[i].req);
+	if (s->sock >= 0) {
+		wait_ms = __atomic_load_n(&s->last_send_ms, __ATOMIC_RELAXED);
+		if (wait_ms) {
+			wait_ms += s->linger_ms - server_now_ms();
+			if (wait_ms > 0 && wait_ms <= s->linger_ms)
+				usleep((useconds_t)wait_ms * 1000);
+		}
+		nn_close(s->sock);
+	}
+	if (s->stop_fd >= 0)
+		close(s->stop_fd);
+	fwd_dedup_destroy(s->dedup);
+	free(s->workers);
+	free(s->listen);
+	free(s->mount);
+	free(s);
+}
+
+/* Opens the raw REP socket of s, with the size cap set before bind, and binds it.
+ * Returns 0 or a negative errno. */
+static int server_open_socket(struct fwd_server *s)
+{
+	int maxsize = (int)s->max_message;
+	size_t sz = sizeof(s->rcv_fd);
+
+	s->sock = nn_socket(AF_SP_RAW, NN_REP);
+	if (s->sock < 0)
+		return -nn_errno();
+	/* nanomsg drops a message of 1 MiB or more without a word unless this is raised. */
+	if (nn_setsockopt(s->sock, NN_SOL_SOCKET, NN_RCVMAXSIZE, &maxsize, sizeof(maxsize)))
+		return -nn_errno();
+	if (nn_getsockopt(s->sock, NN_SOL_SOCKET, NN_RCVFD, &s->rcv_fd, &sz))
+		return -nn_errno();
+	if (nn_bind(s->sock, s->listen) < 0)
+		return -nn_errno();
+	return 0;
+}
+
+int fwd_server_start(const struct fwd_server_opts *o, struct fwd_server **out)
+{
+	struct fwd_server *s;
+	int rc;
+
+	if (o->workers < 1 || o->max_message > INT_MAX || o->max_message < WIRE_HEADER_SIZE)
+		return -EINVAL;
+	s = calloc(1, sizeof(*s));
+	if (!s)
+		return -ENOMEM;
+	s->sock = -1;
+	s->stop_fd = -1;
+	s->nworkers = o->workers;
+	s->max_message = o->max_message;
+	s->linger_ms = o->linger_ms > 0 ? o->linger_ms : FWD_SERVER_DEFAULT_LINGER_MS;
+	s->listen = strdup(o->listen);
+	s->mount = strdup(o->mount);
+	s->workers = calloc((size_t)o->workers, sizeof(*s->workers));
+	if (!s->listen || !s->mount || !s->workers) {
+		rc = -ENOMEM;
+		goto fail;
+	}
+	rc = fwd_dedup_create(&s->dedup, FWD_DEDUP_MAX_ENTRIES, FWD_DEDUP_MAX_BYTES,
+			      FWD_DEDUP_MAX_AGE_MS);
+	if (rc)
+		goto fail;
+	s->stop_fd = eventfd(0, EFD_CLOEXEC);
+	if (s->stop_fd < 0) {
+		rc = -errno;
+		goto fail;
+	}
+	for (int i = 0; i < s->nworkers; i++) {
+		s->workers[i].server = s;
+		s->workers[i].index = i;
+		rc = fwd_request_init(&s->workers[i].req, s->mount, s->max_message, s->dedup);
+		if (rc)
+			goto fail;
+	}
+	rc = server_open_socket(s);
+	if (rc)
+		goto fail;
+	for (; s->started < s->nworkers; s->started++) {
+		rc = -pthread_create(&s->workers[s->started].thread, NULL, server_worker_main,
+				     &s->workers[s->started]);
+		if (rc)
+			goto fail;
+	}
+	*out = s;
+	return 0;
+
+fail:
+	server_teardown(s);
+	return rc;
+}
+
+void fwd_server_stop(struct fwd_server *s)
+{
+	if (s)
+		server_teardown(s);
+}

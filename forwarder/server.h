@@ -1,0 +1,33 @@
+/* The forwarder's socket and its workers: a raw nanomsg REP socket served by a pool of
+ * threads, each receiving a request, answering it and sending the reply back along the
+ * request's backtrace, so that many clients are served at once. */
+#ifndef FWD_SERVER_H
+#define FWD_SERVER_H
+
+#include <stddef.h>
+
+struct fwd_server_opts {
+	const char *listen;     /* nanomsg URL to bind, e.g. tcp://0.0.0.0:20208 */
+	const char *mount;      /* the LiteFS mount directory */
+	int workers;            /* threads, at least 1 */
+	size_t max_message;     /* largest request or reply, at most INT_MAX */
+	/* How long the socket stays open after the last reply was sent, when stopping, so
+	 * that the reply leaves this process (nanomsg drops what is still queued at close).
+	 * 0 picks FWD_SERVER_DEFAULT_LINGER_MS. */
+	int linger_ms;
+};
+
+#define FWD_SERVER_DEFAULT_LINGER_MS 1000
+
+struct fwd_server;
+
+/* Opens the socket, binds it and starts the workers. Returns 0 with *out set, or a
+ * negative errno (nothing left behind): e.g. -EADDRINUSE, -EINVAL for a bad URL. */
+int fwd_server_start(const struct fwd_server_opts *o, struct fwd_server **out);
+
+/* Stops s: no request is taken any more, the ones being executed are answered, then the
+ * socket closes and everything is freed. Blocks until that is done. Must not be called
+ * from a worker; safe to call from any other thread, once. */
+void fwd_server_stop(struct fwd_server *s);
+
+#endif

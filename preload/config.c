@@ -1,0 +1,102 @@
+/* Settings from the environment. */
+#include <errno.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "config.h"
+#include "log.h"
+#include "wire.h"
+
+struct fwd_config fwd_config;
+
+static pthread_once_t config_once = PTHREAD_ONCE_INIT;
+
+static int config_int(const char *name, int def, int min, int max)
+{
+	const char *v = getenv(name);
+	char *end;
+	long n;
+
+	if (!v || !*v)
+		return def;
+	errno = 0;
+	n = strtol(v, &end, 10);
+	if (errno || *end || n < min || n > max) {
+		log_warn("ignoring %s=%s (expected %d..%d)", name, v, min, max);
+		return def;
+	}
+	return (int)n;
+}
+
+static void config_load_once(void)
+{
+	const char *mount = getenv("LITEFS_FWD_MOUNT");
+	const char *ep = getenv("LITEFS_FWD_ENDPOINT");
+	const char *eps = getenv("LITEFS_FWD_ENDPOINTS");
+	struct stat st;
+
+	log_init();
+	if (!mount || !*mount)
+		mount = "/litefs";
+	if (!realpath(mount, fwd_config.mount))
+		snprintf(fwd_config.mount, sizeof(fwd_config.mount), "%s", mount);
+	fwd_config.litefs = stat(fwd_config.mount, &st) == 0 && S_ISDIR(st.st_mode);
+	fwd_config.cache_ttl_ms = config_int("LITEFS_FWD_CACHE_TTL_MS", 5000, 0, 3600000);
+	fwd_config.timeout_ms = config_int("LITEFS_FWD_TIMEOUT_MS", 15000, 1, 3600000);
+	fwd_config.ryw_timeout_ms = config_int("LITEFS_FWD_RYW_TIMEOUT_MS", 5000, 0, 3600000);
+	fwd_config.max_message = (unsigned)config_int("LITEFS_FWD_MAX_MESSAGE",
+						      (int)WIRE_DEFAULT_MAX_MESSAGE, 4096, INT32_MAX);
+	snprintf(fwd_config.endpoint, sizeof(fwd_config.endpoint), "%s",
+		 ep && *ep ? ep : "tcp://{primary}:20208");
+	fwd_config.endpoints = eps && *eps ? strdup(eps) : NULL;
+	log_debug("mount %s (%s), endpoint %s%s%s", fwd_config.mount,
+		  fwd_config.litefs ? "LiteFS present" : "no LiteFS: everything runs locally",
+		  fwd_config.endpoint, fwd_config.endpoints ? ", map " : "",
+		  fwd_config.endpoints ? fwd_config.endpoints : "");
+}
+
+void config_load(void)
+{
+	pthread_once(&config_once, config_load_once);
+}
+
+int config_endpoint_for(const char *host, char *buf, size_t len)
+{
+	size_t hl = strlen(host);
+	const char *p, *tmpl;
+	size_t o = 0;
+
+	for (p = fwd_config.endpoints; p && *p;) {
+		const char *end = strchr(p, ',');
+		size_t n = end ? (size_t)(end - p) : strlen(p);
+
+		if (n > hl && !strncmp(p, host, hl) && p[hl] == '=') {
+			if (n - hl - 1 >= len)
+				return -ENAMETOOLONG;
+			memcpy(buf, p + hl + 1, n - hl - 1);
+			buf[n - hl - 1] = '\0';
+			return 0;
+		}
+		p += n;
+		if (*p == ',')
+			p++;
+	}
+	for (tmpl = fwd_config.endpoint; *tmpl;) {
+		if (!strncmp(tmpl, "{primary}", 9)) {
+			if (o + hl >= len)
+				return -ENAMETOOLONG;
+			memcpy(buf + o, host, hl);
+			o += hl;
+			tmpl += 9;
+		} else {
+			if (o + 1 >= len)
+				return -ENAMETOOLONG;
+			buf[o++] = *tmpl++;
+		}
+	}
+	buf[o] = '\0';
+	return 0;
+}

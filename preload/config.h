@@ -1,0 +1,29 @@
+/* The interposer's settings, read once from the environment (see the README's
+ * configuration reference). */
+#ifndef CONFIG_H
+#define CONFIG_H
+
+#include <limits.h>
+#include <stdbool.h>
+
+struct fwd_config {
+	char mount[PATH_MAX];       /* LITEFS_FWD_MOUNT, default /litefs, resolved */
+	bool litefs;                /* the mount is a directory: LiteFS is present */
+	int cache_ttl_ms;           /* LITEFS_FWD_CACHE_TTL_MS, default 5000 */
+	int timeout_ms;             /* LITEFS_FWD_TIMEOUT_MS, default 15000 */
+	int ryw_timeout_ms;         /* LITEFS_FWD_RYW_TIMEOUT_MS, default 5000 */
+	char endpoint[256];         /* LITEFS_FWD_ENDPOINT, default tcp://{primary}:20208 */
+	char *endpoints;            /* LITEFS_FWD_ENDPOINTS "host=url,host=url" or NULL */
+	unsigned max_message;       /* LITEFS_FWD_MAX_MESSAGE */
+};
+
+extern struct fwd_config fwd_config;
+
+/* Reads the environment into fwd_config (once; thread-safe). */
+void config_load(void);
+
+/* The forwarder endpoint of the primary called host: its entry in LITEFS_FWD_ENDPOINTS,
+ * else the template with {primary} replaced. Returns 0, or -ENAMETOOLONG. */
+int config_endpoint_for(const char *host, char *buf, size_t len);
+
+#endif

@@ -1,0 +1,398 @@
+/* Forwarding a statement: request, transport, reply, and the outcome kept for the program
+ * (see forward.h). Failure semantics:
+ *   nothing was sent (no forwarder reachable)     SQLITE_BUSY, safe to retry
+ *   sent, no answer within LITEFS_FWD_TIMEOUT_MS  SQLITE_IOERR, "may have been applied"
+ *   the primary's own error                       exactly its code and message */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "config.h"
+#include "forward.h"
+#include "log.h"
+#include "real.h"
+#include "role.h"
+#include "transport.h"
+
+atomic_int forward_nfake;
+
+/* Each thread has its own connection to the forwarder: one REQ stream carries one request
+ * at a time. */
+static __thread struct transport *fwd_transport;
+static __thread char fwd_transport_ep[512];
+
+static pthread_mutex_t fwd_id_mu = PTHREAD_MUTEX_INITIALIZER;
+static uint64_t fwd_id_next;
+static pid_t fwd_id_pid;
+
+static int64_t fwd_now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* A request id unique across processes and restarts: a random base per process (drawn
+ * again in a forked child), then consecutive. Never 0. */
+static uint64_t fwd_request_id(void)
+{
+	uint64_t id;
+
+	pthread_mutex_lock(&fwd_id_mu);
+	if (fwd_id_pid != getpid()) {
+		if (getrandom(&fwd_id_next, sizeof(fwd_id_next), 0) != sizeof(fwd_id_next))
+			fwd_id_next = (uint64_t)fwd_now_ms() * 1000003u ^ (uint64_t)getpid() << 32;
+		fwd_id_pid = getpid();
+	}
+	id = ++fwd_id_next;
+	if (!id)
+		id = ++fwd_id_next;
+	pthread_mutex_unlock(&fwd_id_mu);
+	return id;
+}
+
+int forward_rc(struct fwd_conn *c, int xrc)
+{
+	if (xrc == SQLITE_DONE || xrc == SQLITE_ROW)
+		return xrc;
+	return c->extended_codes ? xrc : (xrc & 0xff);
+}
+
+void forward_set_error(struct fwd_conn *c, int xrc, const char *msg)
+{
+	char *copy = strdup(msg ? msg : "");
+
+	if (!c->fake_err)
+		atomic_fetch_add(&forward_nfake, 1);
+	free(c->err_msg);
+	c->err_msg = copy;
+	c->err_xrc = xrc;
+	c->fake_err = true;
+}
+
+void forward_clear_error(struct fwd_conn *c)
+{
+	if (!c->fake_err)
+		return;
+	c->fake_err = false;
+	atomic_fetch_sub(&forward_nfake, 1);
+}
+
+static struct transport *fwd_transport_for(const char *endpoint)
+{
+	if (fwd_transport && strcmp(fwd_transport_ep, endpoint)) {
+		transport_close(fwd_transport);
+		fwd_transport = NULL;
+	}
+	if (!fwd_transport) {
+		if (transport_open(&fwd_transport, endpoint))
+			return NULL;
+		snprintf(fwd_transport_ep, sizeof(fwd_transport_ep), "%s", endpoint);
+	}
+	return fwd_transport;
+}
+
+/* Binds the cells of row r to s's row statement and steps it, so that every column_*
+ * call is answered by SQLite itself, with its own type conversions. */
+static int fwd_load_row(struct fwd_stmt *s, uint32_t r)
+{
+	sqlite3_stmt *rs = s->rows_stmt;
+
+	real_sqlite.reset(rs);
+	for (uint32_t i = 0; i < s->ncols; i++) {
+		const struct wire_value *v = &s->cells[(size_t)r * s->ncols + i];
+		int col = (int)i + 1;
+
+		switch (v->type) {
+		case WIRE_INTEGER:
+			real_sqlite.bind_int64(rs, col, v->u.i);
+			break;
+		case WIRE_FLOAT:
+			real_sqlite.bind_double(rs, col, v->u.f);
+			break;
+		case WIRE_TEXT:
+			real_sqlite.bind_text64(rs, col, v->u.s.p, v->u.s.n, SQLITE_STATIC, SQLITE_UTF8);
+			break;
+		case WIRE_TEXT16:
+			real_sqlite.bind_text64(rs, col, v->u.s.p, v->u.s.n, SQLITE_STATIC,
+						WIRE_UTF16_NATIVE);
+			break;
+		case WIRE_BLOB:
+			real_sqlite.bind_blob64(rs, col, v->u.s.p, v->u.s.n, SQLITE_STATIC);
+			break;
+		case WIRE_ZEROBLOB:
+			real_sqlite.bind_zeroblob64(rs, col, v->u.zero);
+			break;
+		default:
+			real_sqlite.bind_null(rs, col);
+		}
+	}
+	return real_sqlite.step(rs) == SQLITE_ROW ? 0 : -EIO;
+}
+
+/* Prepares "SELECT ?1, ..., ?n" on a private in-memory connection for serving rows. */
+static int fwd_rows_prepare(struct fwd_stmt *s)
+{
+	char *sql;
+	size_t len = 16 + (size_t)s->ncols * 12;
+	size_t o;
+	int rc;
+
+	if (!s->rows_db &&
+	    real_sqlite.open_v2(":memory:", &s->rows_db, SQLITE_OPEN_READWRITE, NULL) != SQLITE_OK)
+		return -ENOMEM;
+	sql = malloc(len);
+	if (!sql)
+		return -ENOMEM;
+	o = (size_t)snprintf(sql, len, "SELECT ");
+	for (uint32_t i = 0; i < s->ncols; i++)
+		o += (size_t)snprintf(sql + o, len - o, "%s?%u", i ? "," : "", i + 1);
+	rc = real_sqlite.prepare_v2(s->rows_db, sql, -1, &s->rows_stmt, NULL);
+	free(sql);
+	return rc == SQLITE_OK ? 0 : -EIO;
+}
+
+int forward_next_row(struct fwd_stmt *s)
+{
+	if (s->state != FS_ROWS)
+		return s->rc;
+	if (++s->row < s->nrows && !fwd_load_row(s, s->row))
+		return SQLITE_ROW;
+	state_stmt_clear_result(s);
+	s->state = FS_DONE;
+	s->rc = SQLITE_DONE;
+	return SQLITE_DONE;
+}
+
+/* Stores a RESULT on s and its connection; returns what step returns. */
+static int fwd_take_result(struct fwd_stmt *s, struct wire_msg *m, void *reply)
+{
+	struct wire_result *r = &m->u.result;
+	struct fwd_conn *c = s->conn;
+	char msg[1024];
+
+	snprintf(msg, sizeof(msg), "%.*s", (int)r->errmsg.n, r->errmsg.p);
+	pthread_mutex_lock(&c->mu);
+	forward_set_error(c, r->xrc, msg);
+	if (r->rc == SQLITE_DONE && s->dml) {
+		c->fake_changes = true;
+		c->changes = r->changes;
+	}
+	c->total_changes_delta += r->total_changes_delta;
+	if (r->flags & WIRE_RESULT_ROWID)
+		real_sqlite.set_last_insert_rowid(c->db, r->last_insert_rowid);
+	if (r->txid) {
+		snprintf(c->ryw_file, sizeof(c->ryw_file), "%s", s->file);
+		c->ryw_txid = r->txid;
+	}
+	pthread_mutex_unlock(&c->mu);
+	s->rc = r->rc;
+	if (r->nrows && r->ncols) {
+		s->ncols = r->ncols;
+		s->nrows = r->nrows;
+		s->cells = r->cells;
+		r->cells = NULL;
+		s->reply = reply;
+		s->row = 0;
+		if (!s->rows_stmt && fwd_rows_prepare(s)) {
+			state_stmt_clear_result(s);
+			return SQLITE_NOMEM;
+		}
+		s->state = FS_ROWS;
+		atomic_fetch_add(&state_serving, 1);
+		if (fwd_load_row(s, 0)) {
+			state_stmt_clear_result(s);
+			return SQLITE_NOMEM;
+		}
+		return SQLITE_ROW;
+	}
+	free(reply);
+	s->state = FS_DONE;
+	return forward_rc(c, r->rc);
+}
+
+static int fwd_fail(struct fwd_stmt *s, int xrc, const char *msg)
+{
+	pthread_mutex_lock(&s->conn->mu);
+	forward_set_error(s->conn, xrc, msg);
+	pthread_mutex_unlock(&s->conn->mu);
+	s->state = FS_DONE;
+	s->rc = xrc;
+	log_warn("%s: %s", s->file, msg);
+	return forward_rc(s->conn, xrc);
+}
+
+int forward_step(struct fwd_stmt *s, const char *endpoint)
+{
+	struct wire_exec req = {0};
+	struct wire_buf buf = {0};
+	char ep[512];
+	int64_t deadline = fwd_now_ms() + fwd_config.timeout_ms;
+	bool ever_sent = false;
+	int rc, result;
+
+	if (s->bind_failed)
+		return fwd_fail(s, SQLITE_NOMEM, "litefs-fwd: out of memory recording a binding");
+	snprintf(ep, sizeof(ep), "%s", endpoint);
+	req.request_id = fwd_request_id();
+	req.busy_timeout_ms = s->conn->busy_timeout_ms;
+	req.db.p = s->file;
+	req.db.n = (uint32_t)strlen(s->file);
+	req.sql.p = real_sqlite.sql(s->stmt);
+	req.sql.n = req.sql.p ? (uint32_t)strlen(req.sql.p) : 0;
+	req.nparams = (uint32_t)s->nparams;
+	req.params = s->params;
+	rc = wire_encode_exec(&buf, &req, fwd_config.max_message);
+	if (rc)
+		return fwd_fail(s, rc == -EMSGSIZE ? SQLITE_TOOBIG : SQLITE_NOMEM,
+				rc == -EMSGSIZE ? "litefs-fwd: statement too large to forward"
+						: "litefs-fwd: out of memory");
+	for (;;) {
+		int64_t left = deadline - fwd_now_ms();
+		struct transport *t = fwd_transport_for(ep);
+		void *reply = NULL;
+		size_t rlen = 0;
+		int sent = 0;
+
+		if (left <= 0)
+			break;
+		if (!t) {
+			rc = -ENOMEM;
+			break;
+		}
+		rc = transport_request(t, buf.p, buf.len, &reply, &rlen, (int)left,
+				       fwd_config.max_message, &sent);
+		ever_sent |= sent != 0;
+		if (rc == 0) {
+			struct wire_msg m;
+
+			rc = wire_decode(reply, rlen, fwd_config.max_message, &m);
+			if (rc) {
+				free(reply);
+				log_warn("undecodable reply from %s: %d", ep, rc);
+				continue;
+			}
+			if (m.type == WIRE_RESULT && m.u.result.request_id == req.request_id) {
+				result = fwd_take_result(s, &m, reply);
+				wire_msg_free(&m);
+				wire_buf_free(&buf);
+				return result;
+			}
+			if (m.type == WIRE_NOT_PRIMARY) {
+				struct role_view v;
+
+				wire_msg_free(&m);
+				free(reply);
+				role_get(&v, true);
+				if (!v.replica) {
+					wire_buf_free(&buf);
+					return -1; /* this node is the primary now: run locally */
+				}
+				snprintf(ep, sizeof(ep), "%s", v.endpoint);
+				usleep(20000);
+				continue;
+			}
+			if (m.type == WIRE_ERROR) {
+				char msg[600];
+
+				snprintf(msg, sizeof(msg), "litefs-fwd: the forwarder refused the statement: %.*s",
+					 (int)m.u.error.message.n, m.u.error.message.p);
+				wire_msg_free(&m);
+				free(reply);
+				wire_buf_free(&buf);
+				return fwd_fail(s, SQLITE_ERROR, msg);
+			}
+			wire_msg_free(&m);
+			free(reply);
+			continue;
+		}
+		log_info("forward to %s: %s (%s)", ep, strerror(-rc), sent ? "sent" : "not sent");
+		if (!ever_sent) {
+			struct role_view v;
+
+			role_get(&v, true);
+			if (v.replica)
+				snprintf(ep, sizeof(ep), "%s", v.endpoint);
+		}
+		usleep(50000);
+	}
+	wire_buf_free(&buf);
+	if (ever_sent)
+		return fwd_fail(s, SQLITE_IOERR,
+				"litefs-fwd: the primary did not answer in time; the write may have been applied");
+	return fwd_fail(s, SQLITE_BUSY, "litefs-fwd: no primary reachable; nothing was sent");
+}
+
+/* The -pos descriptor of each database, kept open: LiteFS serves every open as a round trip. */
+static pthread_mutex_t fwd_pos_mu = PTHREAD_MUTEX_INITIALIZER;
+static struct {
+	char file[256];
+	int fd;
+	pid_t pid;
+} fwd_pos[64];
+
+static int fwd_pos_fd(const char *file)
+{
+	char path[PATH_MAX + 300];
+	int fd = -1, slot = -1;
+
+	pthread_mutex_lock(&fwd_pos_mu);
+	for (int i = 0; i < 64; i++) {
+		if (fwd_pos[i].file[0] && !strcmp(fwd_pos[i].file, file) && fwd_pos[i].pid == getpid()) {
+			fd = fwd_pos[i].fd;
+			break;
+		}
+		if (slot < 0 && !fwd_pos[i].file[0])
+			slot = i;
+	}
+	if (fd < 0) {
+		snprintf(path, sizeof(path), "%s/%s-pos", fwd_config.mount, file);
+		fd = open(path, O_RDONLY | O_CLOEXEC);
+		if (fd >= 0 && slot >= 0) {
+			snprintf(fwd_pos[slot].file, sizeof(fwd_pos[slot].file), "%s", file);
+			fwd_pos[slot].fd = fd;
+			fwd_pos[slot].pid = getpid();
+		}
+	}
+	pthread_mutex_unlock(&fwd_pos_mu);
+	return fd;
+}
+
+/* The local TXID of file, or 0. Reads exactly 34 bytes: reading past the end would make
+ * LiteFS look the file up again each time. */
+static uint64_t fwd_local_txid(const char *file)
+{
+	char buf[35];
+	int fd = fwd_pos_fd(file);
+
+	if (fd < 0 || pread(fd, buf, 34, 0) != 34)
+		return 0;
+	buf[16] = '\0';
+	return strtoull(buf, NULL, 16);
+}
+
+void forward_ryw_wait(struct fwd_conn *c)
+{
+	int64_t deadline;
+	int saved = errno;
+
+	if (!c->ryw_txid)
+		return;
+	deadline = fwd_now_ms() + fwd_config.ryw_timeout_ms;
+	while (fwd_local_txid(c->ryw_file) < c->ryw_txid) {
+		if (fwd_now_ms() >= deadline) {
+			log_warn("%s: the replica did not reach TXID %llu within %d ms", c->ryw_file,
+				 (unsigned long long)c->ryw_txid, fwd_config.ryw_timeout_ms);
+			break;
+		}
+		usleep(200);
+	}
+	c->ryw_txid = 0;
+	errno = saved;
+}

@@ -1,0 +1,286 @@
+/* Interposed: statement preparation, the authorizer, and the per-connection settings the
+ * forwarder needs (busy timeout, extended result codes); connection close.
+ *
+ * While a statement is prepared, our authorizer (installed once per connection, in front of
+ * the program's own, which it calls) records what SQLite reports the statement will touch;
+ * classify.c then decides whether it writes to a LiteFS database. */
+#include <libgen.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "classify.h"
+#include "config.h"
+#include "forward.h"
+#include "guard.h"
+#include "real.h"
+#include "state.h"
+
+__thread int guard_depth;
+
+static const char *prep_copy(struct fwd_conn *c, const char *s)
+{
+	size_t n;
+	char *dst;
+
+	if (!s)
+		return NULL;
+	n = strlen(s) + 1;
+	if (c->strings_len + n > c->strings_cap) {
+		size_t cap = c->strings_cap ? c->strings_cap * 2 : 1024;
+		char *ns;
+
+		while (cap < c->strings_len + n)
+			cap *= 2;
+		/* events hold offsets until capture ends (the buffer may move) */
+		ns = realloc(c->strings, cap);
+		if (!ns)
+			return NULL;
+		c->strings = ns;
+		c->strings_cap = cap;
+	}
+	dst = c->strings + c->strings_len;
+	memcpy(dst, s, n);
+	c->strings_len += n;
+	return (const char *)(uintptr_t)(dst - c->strings + 1); /* offset + 1; 0 is NULL */
+}
+
+static int prep_authorizer(void *arg, int action, const char *a1, const char *a2,
+			   const char *db, const char *trigger)
+{
+	struct fwd_conn *c = arg;
+
+	if (c->capturing && pthread_equal(c->capture_thread, pthread_self())) {
+		if (c->nevents < STATE_MAX_EVENTS) {
+			struct classify_event *e = &c->events[c->nevents++];
+
+			e->action = action;
+			e->arg1 = prep_copy(c, a1);
+			e->arg2 = prep_copy(c, a2);
+			e->db = prep_copy(c, db);
+			e->trigger = prep_copy(c, trigger);
+		} else {
+			c->events_overflow = true;
+		}
+	}
+	if (c->user_auth)
+		return c->user_auth(c->user_auth_arg, action, a1, a2, db, trigger);
+	return SQLITE_OK;
+}
+
+/* The connection's state, made (with our authorizer installed) on first sight. NULL when
+ * LiteFS is absent: then nothing is ever forwarded and every hook passes through. */
+static struct fwd_conn *prep_conn(sqlite3 *db)
+{
+	struct fwd_conn *c;
+
+	config_load();
+	if (!fwd_config.litefs || !real_resolve() || !db)
+		return NULL;
+	c = state_conn(db, false);
+	if (c)
+		return c;
+	c = state_conn(db, true);
+	if (c) {
+		guard_depth++;
+		real_sqlite.set_authorizer(db, prep_authorizer, c);
+		guard_depth--;
+	}
+	return c;
+}
+
+struct prep_ctx {
+	sqlite3 *db;
+	bool litefs_only;
+};
+
+/* Whether schema of the connection is a file directly inside the LiteFS mount. */
+static bool prep_is_litefs(void *arg, const char *schema)
+{
+	struct prep_ctx *ctx = arg;
+	const char *path = real_sqlite.db_filename(ctx->db, schema);
+	const char *slash;
+	size_t mlen = strlen(fwd_config.mount);
+
+	if (!path || !*path)
+		return false;
+	slash = strrchr(path, '/');
+	return slash && (size_t)(slash - path) == mlen && !strncmp(path, fwd_config.mount, mlen) &&
+	       slash[1] != '\0';
+}
+
+static void prep_begin(struct fwd_conn *c)
+{
+	pthread_mutex_lock(&c->mu);
+	forward_ryw_wait(c);
+	forward_clear_error(c);
+	c->capturing = true;
+	c->capture_thread = pthread_self();
+	c->nevents = 0;
+	c->events_overflow = false;
+	c->strings_len = 0;
+	pthread_mutex_unlock(&c->mu);
+}
+
+/* Classifies the prepared statement; registers it when it writes to a LiteFS database. */
+static void prep_end(struct fwd_conn *c, int rc, sqlite3_stmt *stmt)
+{
+	struct classify_result res = {0};
+	struct prep_ctx ctx = {.db = c->db};
+	const char *sql;
+	bool dml = false;
+
+	pthread_mutex_lock(&c->mu);
+	c->capturing = false;
+	if (rc != SQLITE_OK || !stmt) {
+		pthread_mutex_unlock(&c->mu);
+		return;
+	}
+	for (size_t i = 0; i < c->nevents; i++) {
+		struct classify_event *e = &c->events[i];
+
+#define FIX(f) e->f = e->f ? c->strings + ((uintptr_t)e->f - 1) : NULL
+		FIX(arg1);
+		FIX(arg2);
+		FIX(db);
+		FIX(trigger);
+#undef FIX
+		if ((e->action == SQLITE_INSERT || e->action == SQLITE_UPDATE ||
+		     e->action == SQLITE_DELETE) && !e->trigger)
+			dml = true;
+	}
+	sql = real_sqlite.sql(stmt);
+	classify_statement(c->events, c->nevents, sql ? sql : "",
+			   real_sqlite.stmt_isexplain(stmt) > 0, prep_is_litefs, &ctx, &res);
+	if (c->events_overflow && res.kind == CLASSIFY_LOCAL && !real_sqlite.stmt_readonly(stmt))
+		res.kind = CLASSIFY_UNSUPPORTED;
+	if (res.kind == CLASSIFY_WRITE) {
+		const char *path = real_sqlite.db_filename(c->db, res.schema);
+		const char *base = path ? strrchr(path, '/') : NULL;
+		struct fwd_stmt *s = base ? state_stmt_add(stmt, c, base + 1) : NULL;
+
+		if (s)
+			s->dml = dml;
+	}
+	pthread_mutex_unlock(&c->mu);
+}
+
+#define PREPARE_HOOK(call)                                                                 \
+	do {                                                                               \
+		struct fwd_conn *c;                                                        \
+		int rc;                                                                    \
+                                                                                           \
+		if (guard_depth || !(c = prep_conn(db)))                                  \
+			return call;                                                       \
+		prep_begin(c);                                                             \
+		guard_depth++;                                                             \
+		rc = call;                                                                 \
+		guard_depth--;                                                             \
+		prep_end(c, rc, stmt ? *stmt : NULL);                                      \
+		return rc;                                                                 \
+	} while (0)
+
+int sqlite3_prepare(sqlite3 *db, const char *sql, int n, sqlite3_stmt **stmt, const char **tail)
+{
+	real_resolve();
+	PREPARE_HOOK(real_sqlite.prepare(db, sql, n, stmt, tail));
+}
+
+int sqlite3_prepare_v2(sqlite3 *db, const char *sql, int n, sqlite3_stmt **stmt,
+		       const char **tail)
+{
+	real_resolve();
+	PREPARE_HOOK(real_sqlite.prepare_v2(db, sql, n, stmt, tail));
+}
+
+int sqlite3_prepare_v3(sqlite3 *db, const char *sql, int n, unsigned int flags,
+		       sqlite3_stmt **stmt, const char **tail)
+{
+	real_resolve();
+	PREPARE_HOOK(real_sqlite.prepare_v3(db, sql, n, flags, stmt, tail));
+}
+
+int sqlite3_prepare16_v2(sqlite3 *db, const void *sql, int n, sqlite3_stmt **stmt,
+			 const void **tail)
+{
+	real_resolve();
+	PREPARE_HOOK(real_sqlite.prepare16_v2(db, sql, n, stmt, tail));
+}
+
+int sqlite3_prepare16_v3(sqlite3 *db, const void *sql, int n, unsigned int flags,
+			 sqlite3_stmt **stmt, const void **tail)
+{
+	real_resolve();
+	PREPARE_HOOK(real_sqlite.prepare16_v3(db, sql, n, flags, stmt, tail));
+}
+
+int sqlite3_set_authorizer(sqlite3 *db,
+			   int (*cb)(void *, int, const char *, const char *, const char *,
+				     const char *),
+			   void *arg)
+{
+	struct fwd_conn *c;
+
+	real_resolve();
+	if (guard_depth || !(c = prep_conn(db)))
+		return real_sqlite.set_authorizer(db, cb, arg);
+	pthread_mutex_lock(&c->mu);
+	c->user_auth = cb;
+	c->user_auth_arg = arg;
+	pthread_mutex_unlock(&c->mu);
+	/* set again so that SQLite expires the prepared statements, as it does for the
+	 * program's own call */
+	return real_sqlite.set_authorizer(db, prep_authorizer, c);
+}
+
+int sqlite3_busy_timeout(sqlite3 *db, int ms)
+{
+	struct fwd_conn *c;
+
+	real_resolve();
+	if (!guard_depth && (c = prep_conn(db)))
+		c->busy_timeout_ms = ms > 0 ? ms : 0;
+	return real_sqlite.busy_timeout(db, ms);
+}
+
+int sqlite3_extended_result_codes(sqlite3 *db, int on)
+{
+	struct fwd_conn *c;
+
+	real_resolve();
+	if (!guard_depth && (c = prep_conn(db)))
+		c->extended_codes = on != 0;
+	return real_sqlite.extended_result_codes(db, on);
+}
+
+static void prep_forget(sqlite3 *db)
+{
+	struct fwd_conn *c = atomic_load_explicit(&state_nconns, memory_order_relaxed)
+				     ? state_conn(db, false)
+				     : NULL;
+
+	if (c) {
+		pthread_mutex_lock(&c->mu);
+		forward_clear_error(c);
+		pthread_mutex_unlock(&c->mu);
+		state_conn_drop(db);
+	}
+}
+
+int sqlite3_close(sqlite3 *db)
+{
+	int rc;
+
+	real_resolve();
+	rc = real_sqlite.close(db);
+	if (rc == SQLITE_OK && db)
+		prep_forget(db);
+	return rc;
+}
+
+int sqlite3_close_v2(sqlite3 *db)
+{
+	real_resolve();
+	if (db)
+		prep_forget(db);
+	return real_sqlite.close_v2(db);
+}

@@ -1,0 +1,126 @@
+/* Interposed: what the program reads after a step. While a forwarded statement serves its
+ * RETURNING rows, column values come from a private statement bound to the current row (so
+ * SQLite's own type conversions apply); after a forwarded statement, the connection reports
+ * the primary's error code and message, changes() and total_changes(). Everything else is
+ * SQLite's own answer. */
+#include "forward.h"
+#include "guard.h"
+#include "real.h"
+#include "state.h"
+
+/* The statement whose column values stand for stmt's current row. */
+static sqlite3_stmt *result_row_stmt(sqlite3_stmt *stmt)
+{
+	struct fwd_stmt *s;
+
+	if (guard_depth || !atomic_load_explicit(&state_serving, memory_order_relaxed))
+		return stmt;
+	s = state_stmt(stmt);
+	return s && s->state == FS_ROWS && s->rows_stmt ? s->rows_stmt : stmt;
+}
+
+#define COLUMN_HOOK(type, name)                                                           \
+	type sqlite3_##name(sqlite3_stmt *stmt, int i)                                     \
+	{                                                                                  \
+		real_resolve();                                                            \
+		return real_sqlite.name(result_row_stmt(stmt), i);                          \
+	}
+
+/* Expanded by hand (not through a list macro) so that each definition is greppable. */
+COLUMN_HOOK(int, column_type)
+COLUMN_HOOK(int, column_int)
+COLUMN_HOOK(sqlite3_int64, column_int64)
+COLUMN_HOOK(double, column_double)
+COLUMN_HOOK(const unsigned char *, column_text)
+COLUMN_HOOK(const void *, column_text16)
+COLUMN_HOOK(const void *, column_blob)
+COLUMN_HOOK(int, column_bytes)
+COLUMN_HOOK(int, column_bytes16)
+COLUMN_HOOK(sqlite3_value *, column_value)
+
+int sqlite3_data_count(sqlite3_stmt *stmt)
+{
+	real_resolve();
+	return real_sqlite.data_count(result_row_stmt(stmt));
+}
+
+/* The connection's state when it shows a forwarded outcome, else NULL. */
+static struct fwd_conn *result_fake_conn(sqlite3 *db)
+{
+	struct fwd_conn *c;
+
+	if (guard_depth || !atomic_load_explicit(&forward_nfake, memory_order_relaxed))
+		return NULL;
+	c = state_conn(db, false);
+	return c && c->fake_err ? c : NULL;
+}
+
+int sqlite3_errcode(sqlite3 *db)
+{
+	struct fwd_conn *c;
+
+	real_resolve();
+	c = result_fake_conn(db);
+	return c ? c->err_xrc & 0xff : real_sqlite.errcode(db);
+}
+
+int sqlite3_extended_errcode(sqlite3 *db)
+{
+	struct fwd_conn *c;
+
+	real_resolve();
+	c = result_fake_conn(db);
+	return c ? c->err_xrc : real_sqlite.extended_errcode(db);
+}
+
+const char *sqlite3_errmsg(sqlite3 *db)
+{
+	struct fwd_conn *c;
+
+	real_resolve();
+	c = result_fake_conn(db);
+	return c && c->err_msg ? c->err_msg : real_sqlite.errmsg(db);
+}
+
+static struct fwd_conn *result_conn(sqlite3 *db)
+{
+	if (guard_depth || !atomic_load_explicit(&state_nconns, memory_order_relaxed))
+		return NULL;
+	return state_conn(db, false);
+}
+
+sqlite3_int64 sqlite3_changes64(sqlite3 *db)
+{
+	struct fwd_conn *c;
+
+	real_resolve();
+	c = result_conn(db);
+	return c && c->fake_changes ? c->changes : real_sqlite.changes64(db);
+}
+
+int sqlite3_changes(sqlite3 *db)
+{
+	struct fwd_conn *c;
+
+	real_resolve();
+	c = result_conn(db);
+	return c && c->fake_changes ? (int)c->changes : real_sqlite.changes(db);
+}
+
+sqlite3_int64 sqlite3_total_changes64(sqlite3 *db)
+{
+	struct fwd_conn *c;
+
+	real_resolve();
+	c = result_conn(db);
+	return real_sqlite.total_changes64(db) + (c ? c->total_changes_delta : 0);
+}
+
+int sqlite3_total_changes(sqlite3 *db)
+{
+	struct fwd_conn *c;
+
+	real_resolve();
+	c = result_conn(db);
+	return (int)(real_sqlite.total_changes(db) + (c ? c->total_changes_delta : 0));
+}

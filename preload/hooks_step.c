@@ -1,0 +1,186 @@
+/* Interposed: executing statements (step, reset, finalize) and sqlite3_exec. A statement
+ * registered as a write to a LiteFS database runs on the primary when this node is a
+ * replica; everything else runs here, after any read-your-writes wait the connection owes. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "config.h"
+#include "forward.h"
+#include "guard.h"
+#include "real.h"
+#include "role.h"
+#include "state.h"
+
+static struct fwd_stmt *step_lookup(sqlite3_stmt *stmt)
+{
+	if (guard_depth || !atomic_load_explicit(&state_nstmts, memory_order_relaxed))
+		return NULL;
+	return state_stmt(stmt);
+}
+
+/* A statement that runs locally: the fake outcome of an earlier forward ends, and a read
+ * first waits until the replica has the connection's own forwarded writes. */
+static void step_local_prologue(sqlite3_stmt *stmt)
+{
+	struct fwd_conn *c;
+
+	if (guard_depth || !atomic_load_explicit(&state_nconns, memory_order_relaxed))
+		return;
+	c = state_conn(real_sqlite.db_handle(stmt), false);
+	if (!c)
+		return;
+	pthread_mutex_lock(&c->mu);
+	forward_ryw_wait(c);
+	forward_clear_error(c);
+	pthread_mutex_unlock(&c->mu);
+}
+
+int sqlite3_step(sqlite3_stmt *stmt)
+{
+	struct fwd_stmt *s;
+	struct role_view role;
+	int rc;
+
+	real_resolve();
+	s = step_lookup(stmt);
+	if (!s) {
+		step_local_prologue(stmt);
+		return real_sqlite.step(stmt);
+	}
+	if (s->state == FS_ROWS)
+		return forward_next_row(s);
+	if (s->state == FS_DONE)
+		state_stmt_clear_result(s); /* stepping a finished statement runs it again */
+	role_get(&role, false);
+	if (!role.replica) {
+		step_local_prologue(stmt);
+		return real_sqlite.step(stmt);
+	}
+	if (!real_sqlite.get_autocommit(s->conn->db)) {
+		const char *msg = "litefs-fwd: this write is inside an explicit transaction on a "
+				  "LiteFS replica; forwarding transactions is not supported yet, so "
+				  "nothing was run (run the write outside BEGIN ... COMMIT)";
+		pthread_mutex_lock(&s->conn->mu);
+		forward_set_error(s->conn, SQLITE_READONLY, msg);
+		pthread_mutex_unlock(&s->conn->mu);
+		s->state = FS_DONE;
+		s->rc = SQLITE_READONLY;
+		return SQLITE_READONLY;
+	}
+	rc = forward_step(s, role.endpoint);
+	if (rc == -1) {
+		/* the node became the primary meanwhile */
+		step_local_prologue(stmt);
+		return real_sqlite.step(stmt);
+	}
+	return rc;
+}
+
+/* What reset and finalize return after a forwarded execution: its error, else OK. */
+static int step_forwarded_rc(struct fwd_stmt *s)
+{
+	if (s->state == FS_DONE && s->rc != SQLITE_DONE && s->rc != SQLITE_ROW)
+		return forward_rc(s->conn, s->rc);
+	return SQLITE_OK;
+}
+
+int sqlite3_reset(sqlite3_stmt *stmt)
+{
+	struct fwd_stmt *s;
+	int rc, real_rc;
+
+	real_resolve();
+	s = step_lookup(stmt);
+	if (!s)
+		return real_sqlite.reset(stmt);
+	rc = step_forwarded_rc(s);
+	state_stmt_clear_result(s);
+	real_rc = real_sqlite.reset(stmt);
+	return rc != SQLITE_OK ? rc : real_rc;
+}
+
+int sqlite3_finalize(sqlite3_stmt *stmt)
+{
+	struct fwd_stmt *s;
+	int rc = SQLITE_OK, real_rc;
+
+	real_resolve();
+	s = step_lookup(stmt);
+	if (s) {
+		rc = step_forwarded_rc(s);
+		state_stmt_drop(stmt);
+	}
+	real_rc = real_sqlite.finalize(stmt);
+	return rc != SQLITE_OK ? rc : real_rc;
+}
+
+/* sqlite3_exec, statement by statement through the hooks above, so that each statement is
+ * classified and forwarded as the program's own would be. Same contract as SQLite's: the
+ * callback gets each row as text (and the column names), a non-zero return aborts with
+ * SQLITE_ABORT, *errmsg gets a copy of the error message from sqlite3_malloc. */
+int sqlite3_exec(sqlite3 *db, const char *sql, int (*cb)(void *, int, char **, char **),
+		 void *arg, char **errmsg)
+{
+	const char *tail = sql;
+	int rc = SQLITE_OK;
+
+	real_resolve();
+	config_load();
+	if (guard_depth || !fwd_config.litefs)
+		return real_sqlite.exec(db, sql, cb, arg, errmsg);
+	if (errmsg)
+		*errmsg = NULL;
+	while (rc == SQLITE_OK && tail && *tail) {
+		sqlite3_stmt *stmt = NULL;
+		bool header_done = false;
+		char **cols = NULL;
+		int ncols;
+
+		rc = sqlite3_prepare_v2(db, tail, -1, &stmt, &tail);
+		if (rc != SQLITE_OK)
+			break;
+		if (!stmt)
+			continue; /* whitespace or a comment */
+		ncols = real_sqlite.column_count(stmt);
+		for (;;) {
+			int src = sqlite3_step(stmt);
+
+			if (src == SQLITE_ROW && cb) {
+				if (!cols) {
+					cols = calloc((size_t)ncols * 2 + 1, sizeof(char *));
+					if (!cols) {
+						rc = SQLITE_NOMEM;
+						break;
+					}
+				}
+				if (!header_done) {
+					for (int i = 0; i < ncols; i++)
+						cols[i] = (char *)real_sqlite.column_name(stmt, i);
+					header_done = true;
+				}
+				for (int i = 0; i < ncols; i++)
+					cols[ncols + i] = (char *)sqlite3_column_text(stmt, i);
+				if (cb(arg, ncols, cols + ncols, cols)) {
+					rc = SQLITE_ABORT;
+					break;
+				}
+				continue;
+			}
+			if (src == SQLITE_ROW)
+				continue;
+			break;
+		}
+		free(cols);
+		if (rc == SQLITE_ABORT) {
+			sqlite3_finalize(stmt);
+			break;
+		}
+		rc = sqlite3_finalize(stmt);
+	}
+	if (rc != SQLITE_OK && errmsg) {
+		const char *msg = rc == SQLITE_ABORT ? "query aborted" : sqlite3_errmsg(db);
+
+		*errmsg = real_sqlite.mprintf("%s", msg);
+	}
+	return rc;
+}

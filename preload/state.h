@@ -1,0 +1,84 @@
+/* What the interposer keeps per connection and per statement. Only connections to which a
+ * LiteFS database is attached and statements that may be forwarded get an entry: every
+ * other call goes straight to SQLite after one relaxed atomic load. */
+#ifndef STATE_H
+#define STATE_H
+
+#include <pthread.h>
+#include <sqlite3.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "classify.h"
+#include "wire.h"
+
+#define STATE_MAX_EVENTS 256
+
+/* Per connection. */
+struct fwd_conn {
+	sqlite3 *db;
+	int refs;               /* statements pointing here (state lock) */
+	bool closed;            /* the program closed the connection: freed with its last
+				 * statement */
+	pthread_mutex_t mu;     /* guards the fields below */
+	/* the program's own authorizer, called from ours */
+	int (*user_auth)(void *, int, const char *, const char *, const char *, const char *);
+	void *user_auth_arg;
+	/* authorizer events recorded while this thread prepares a statement */
+	bool capturing;
+	pthread_t capture_thread;
+	struct classify_event events[STATE_MAX_EVENTS];
+	size_t nevents;
+	bool events_overflow;
+	char *strings;          /* copies of the events' strings */
+	size_t strings_len, strings_cap;
+	/* the outcome of the last forwarded statement, shown by errcode/errmsg until the
+	 * program makes its next call that sets the connection's error state */
+	bool fake_err;
+	int err_xrc;
+	char *err_msg;
+	bool fake_changes;      /* changes(): the last forwarded write's count */
+	int64_t changes;
+	int64_t total_changes_delta;
+	bool extended_codes;    /* sqlite3_extended_result_codes(db, 1) was called */
+	int busy_timeout_ms;
+	/* read-your-writes: the TXID this connection must see locally before its next read */
+	char ryw_file[256];
+	uint64_t ryw_txid;
+};
+
+enum fwd_stmt_state { FS_IDLE, FS_ROWS, FS_DONE };
+
+/* Per statement that may be forwarded (classified as a write to a LiteFS database). */
+struct fwd_stmt {
+	sqlite3_stmt *stmt;
+	struct fwd_conn *conn;
+	char file[256];         /* the database's file name inside the mount */
+	bool dml;               /* INSERT, UPDATE or DELETE: sets changes() */
+	bool bind_failed;       /* a binding could not be recorded (out of memory) */
+	int nparams;
+	struct wire_value *params; /* recorded bindings, owned copies of bytes */
+	/* a forwarded execution being served */
+	enum fwd_stmt_state state;
+	int rc;                 /* what step returned last (SQLITE_DONE or an error) */
+	uint32_t ncols, nrows, row;
+	sqlite3 *rows_db;       /* private in-memory connection serving the current row */
+	sqlite3_stmt *rows_stmt; /* "SELECT ?1, ?2, ..." bound to the current row */
+	struct wire_value *cells;
+	void *reply;            /* the reply message the cells point into */
+};
+
+/* Number of entries in each table: zero means every hook can pass straight through. */
+extern atomic_int state_nconns, state_nstmts, state_serving;
+
+struct fwd_conn *state_conn(sqlite3 *db, bool create);
+void state_conn_drop(sqlite3 *db);
+struct fwd_stmt *state_stmt(sqlite3_stmt *stmt);
+struct fwd_stmt *state_stmt_add(sqlite3_stmt *stmt, struct fwd_conn *conn, const char *file);
+void state_stmt_drop(sqlite3_stmt *stmt);
+/* Ends the serving of forwarded rows (the statement goes back to FS_IDLE). */
+void state_stmt_clear_result(struct fwd_stmt *s);
+void state_stmt_free_params(struct fwd_stmt *s);
+
+#endif
