@@ -1,0 +1,179 @@
+#!/usr/bin/env bash
+# End-to-end: writes of unmodified programs on a replica, forwarded to the primary by the
+# interposer (build/liblitefs_fwd.so) and the forwarder (build/litefs-fwd), on the stand-in
+# cluster. Statements in autocommit mode.
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+
+FWD_BIN=${LITEFS_FWD:-$E2E_ROOT/build/litefs-fwd}
+FWD_LIB=${LITEFS_FWD_LIB:-$E2E_ROOT/build/liblitefs_fwd.so}
+
+# fwd_cluster VAR NAME [UP OPTIONS]: a cluster with a forwarder on every node.
+fwd_cluster() {
+	local -n _dir=$1
+	_dir=$(new_dir "$2")
+	shift 2
+	sim_up "$_dir" "$@" || return 1
+	local n
+	for n in $(cluster_nodes "$_dir"); do
+		bg_start "$_dir/$n-forwarder.log" "$LITEFS_SIM" exec "$_dir" "$n" -- \
+			sh -c 'exec "$0" forwarder --listen "$LITEFS_FWD_LISTEN"' "$FWD_BIN"
+	done
+	wait_for 5 _fwd_listening "$_dir" || {
+		not_ok "forwarders listen" log "$(cat "$_dir"/*-forwarder.log)"
+		return 1
+	}
+}
+
+_fwd_listening() {
+	local n
+	for n in $(cluster_nodes "$1"); do
+		ss -ltn | grep -qF "$(node_addr "$1" "$n"):${E2E_FWD_PORT_OF[$1]} " || return 1
+	done
+}
+
+# on DIR NODE CMD...: CMD on NODE with the interposer preloaded.
+on() {
+	local dir=$1 node=$2
+	shift 2
+	sim_exec "$dir" "$node" env LD_PRELOAD="$FWD_LIB" "$@"
+}
+
+# sql_on DIR NODE DB SQL: the sqlite3 shell on NODE (preloaded) on DB of its mount.
+sql_on() {
+	local dir=$1 node=$2 db=$3
+	shift 3
+	on "$dir" "$node" sqlite3 -batch "$(node_mnt "$dir" "$node")/$db" "$@"
+}
+
+test_sqlite3_shell_writes_on_a_replica() {
+	local j=$1 d
+	fwd_cluster d shell --journal "$j" --db app.db || return
+	capture sql_on "$d" node2 app.db "CREATE TABLE t(id INTEGER PRIMARY KEY, x); INSERT INTO t(x) VALUES ('a'), ('b'); SELECT id, x FROM t;"
+	assert_eq "the replica's shell succeeds" 0 "$RC"
+	assert_eq "it reads its own writes at once (no such table otherwise)" $'1|a\n2|b' "$OUT"
+	assert_eq "nothing on stderr" "" "$ERR"
+	capture node_sql "$d" node1 app.db "SELECT id, x FROM t;"
+	assert_eq "the rows are on the primary" $'1|a\n2|b' "$OUT"
+	wait_same_pos "$d" app.db 5 node1 node2 &&
+		assert_eq "the replica has exactly the primary's transactions" "$(pos "$d" node1 app.db)" "$(pos "$d" node2 app.db)"
+	capture sql_on "$d" node2 app.db "INSERT INTO t(x) VALUES ('c') RETURNING id, upper(x);"
+	assert_eq "RETURNING rows come back" "3|C" "$OUT"
+	capture sql_on "$d" node2 app.db "INSERT INTO t(x) VALUES ('d'); SELECT changes(), last_insert_rowid(), total_changes();"
+	assert_eq "changes(), last_insert_rowid(), total_changes() after a forwarded INSERT" "1|4|1" "$OUT"
+	capture sql_on "$d" node2 app.db "UPDATE t SET x = x || '!' WHERE id <= 3; SELECT changes();"
+	assert_eq "changes() after a forwarded UPDATE of 3 rows" "3" "$OUT"
+}
+
+test_errors_are_the_primarys() {
+	local d
+	fwd_cluster d errors --db app.db || return
+	must "schema" node_sql "$d" node1 app.db "CREATE TABLE u(a UNIQUE NOT NULL);INSERT INTO u VALUES (1);" || return
+	wait_same_pos "$d" app.db 5 node1 node2 || return
+	local sql="INSERT INTO u VALUES (1);"
+	capture node_sql "$d" node1 app.db "$sql"
+	local want_rc=$RC want_err=$ERR
+	capture sql_on "$d" node2 app.db "$sql"
+	assert_eq "same exit status as on the primary" "$want_rc" "$RC"
+	assert_eq "same message as on the primary" "$want_err" "$ERR"
+	capture sql_on "$d" node2 app.db "INSERT INTO u VALUES (NULL);"
+	assert_contains "NOT NULL failure reported" "NOT NULL constraint failed: u.a" "$ERR"
+	capture sql_on "$d" node2 app.db "INSERT INTO nosuch VALUES (1);"
+	assert_contains "a missing table fails at prepare, locally" "no such table: nosuch" "$ERR"
+	capture sim_exec "$d" node2 env LD_PRELOAD="$FWD_LIB" "$E2E_PY" -c '
+import os, sqlite3
+c = sqlite3.connect(os.environ["LITEFS_FWD_MOUNT"] + "/app.db", isolation_level=None)
+try:
+    c.execute("INSERT INTO u VALUES (1)")
+    print("no error")
+except sqlite3.IntegrityError as e:
+    print(e.sqlite_errorcode, e.sqlite_errorname, e)
+'
+	assert_eq "python: IntegrityError with the extended code" "2067 SQLITE_CONSTRAINT_UNIQUE UNIQUE constraint failed: u.a" "$OUT"
+	capture node_sql "$d" node1 app.db "SELECT count(*) FROM u;"
+	assert_eq "nothing was written by the failed statements" "1" "$OUT"
+}
+
+test_python_autocommit_values_and_accessors() {
+	local d
+	fwd_cluster d python --db app.db || return
+	capture on "$d" node2 "$E2E_PY" -c '
+import os, sqlite3, struct
+c = sqlite3.connect(os.environ["LITEFS_FWD_MOUNT"] + "/app.db", isolation_level=None)
+c.execute("CREATE TABLE v(id INTEGER PRIMARY KEY, a, b, t, bl)")
+vals = [(2**63 - 1, 0.30000000000000004, "x\x00y", b"\x00\xff" * 70000),
+        (-2**63, -0.0, "", b""),
+        (0, 5e-324, "\u00e9\u4e2d", None)]
+for v in vals:
+    cur = c.execute("INSERT INTO v(a, b, t, bl) VALUES (?, ?, ?, ?)", v)
+    print("lastrowid", cur.lastrowid, "rowcount", cur.rowcount)
+cur = c.execute("UPDATE v SET a = a WHERE id >= 2")
+print("update rowcount", cur.rowcount)
+rows = c.execute("SELECT a, b, t, bl FROM v ORDER BY id").fetchall()
+same = all(r[0] == v[0] and struct.pack("<d", r[1]) == struct.pack("<d", v[1]) and r[2] == v[2] and r[3] == v[3] for r, v in zip(rows, vals))
+print("exact", same)
+'
+	assert_eq "python: lastrowid, rowcount and exact values read back on the replica" \
+		$'lastrowid 1 rowcount 1\nlastrowid 2 rowcount 1\nlastrowid 3 rowcount 1\nupdate rowcount 2\nexact True' "$OUT"
+	assert_eq "python: nothing on stderr" "" "$ERR"
+	capture node_sql "$d" node1 app.db "SELECT a, quote(b), hex(t), length(bl) FROM v ORDER BY id;"
+	assert_eq "the primary holds the exact values" \
+		$'9223372036854775807|3.00000000000000044408e-01|780079|140000\n-9223372036854775808|0.0||0\n0|4.94065645841247e-324|C3A9E4B8AD|' "$OUT"
+}
+
+test_explicit_transaction_is_refused() {
+	local d
+	fwd_cluster d txn --db app.db || return
+	must "schema" node_sql "$d" node1 app.db "CREATE TABLE t(x);" || return
+	wait_same_pos "$d" app.db 5 node1 node2 || return
+	local before
+	before=$(pos "$d" node1 app.db)
+	capture sql_on "$d" node2 app.db "BEGIN; INSERT INTO t VALUES (1); COMMIT;"
+	assert_ne "a write inside BEGIN ... COMMIT fails on a replica" 0 "$RC"
+	assert_contains "with a message naming the limitation" "explicit transaction" "$ERR"
+	assert_contains "as SQLITE_READONLY" "(8)" "$ERR"
+	assert_eq "nothing was written on the primary" "$before" "$(pos "$d" node1 app.db)"
+}
+
+test_primary_runs_locally() {
+	local d
+	fwd_cluster d primary --db app.db || return
+	pkill -TERM -f "$FWD_BIN forwarder --listen tcp://$(node_addr "$d" node1):" 2>/dev/null
+	capture sql_on "$d" node1 app.db "CREATE TABLE t(x); INSERT INTO t VALUES (1); SELECT * FROM t;"
+	assert_eq "on the primary, writes run locally (no forwarder needed)" "1" "$OUT"
+	assert_eq "... without error" "" "$ERR"
+}
+
+test_replica_without_the_interposer_fails() {
+	local d
+	fwd_cluster d plain --db app.db || return
+	capture node_sql "$d" node2 app.db "CREATE TABLE t(x);"
+	assert_ne "without the interposer the replica refuses the write" 0 "$RC"
+	assert_contains "... with LiteFS's error" "attempt to write a readonly database" "$ERR"
+	capture sql_on "$d" node2 app.db "CREATE TABLE t(x);"
+	assert_eq "with it the same statement succeeds" 0 "$RC"
+}
+
+test_without_litefs_output_is_identical() {
+	local dir out1 out2
+	dir=$(new_dir nolitefs)
+	local script="CREATE TABLE t(a UNIQUE, b); INSERT INTO t VALUES (1, 0.30000000000000004), (2, x'00ff'); INSERT INTO t VALUES (1, 2); SELECT a, b, typeof(b) FROM t; SELECT changes(), total_changes();"
+	capture env LITEFS_FWD_MOUNT="$dir/no-such-mount" LD_PRELOAD="$FWD_LIB" sqlite3 -batch "$dir/a.db" "$script"
+	local rc1=$RC out1=$OUT err1=$ERR
+	capture env LITEFS_FWD_MOUNT="$dir/no-such-mount" sqlite3 -batch "$dir/b.db" "$script"
+	assert_eq "LiteFS absent: same exit status" "$RC" "$rc1"
+	assert_eq "LiteFS absent: same output" "$OUT" "$out1"
+	assert_eq "LiteFS absent: same errors" "${ERR//b.db/X}" "${err1//a.db/X}"
+	assert_eq "LiteFS absent: the same bytes on disk" "$(sqlite3 "$dir/b.db" .dump)" "$(sqlite3 "$dir/a.db" .dump)"
+}
+
+E2E_TESTS=(
+	"test_sqlite3_shell_writes_on_a_replica delete"
+	"test_sqlite3_shell_writes_on_a_replica wal"
+	test_errors_are_the_primarys
+	test_python_autocommit_values_and_accessors
+	test_explicit_transaction_is_refused
+	test_primary_runs_locally
+	test_replica_without_the_interposer_fails
+	test_without_litefs_output_is_identical
+)
+e2e_main "$@"
