@@ -11,7 +11,8 @@
 #include "wire.h"
 
 /* The usage text spells the default out. */
-_Static_assert(WIRE_DEFAULT_MAX_MESSAGE == 268435456u, "update the --max-message default in the usage");
+_Static_assert(WIRE_DEFAULT_MAX_MESSAGE == 268435456u,
+	       "update the --max-message default in the usage");
 
 #define CONFIG_STR(x) CONFIG_STR2(x)
 #define CONFIG_STR2(x) #x
@@ -30,8 +31,10 @@ const char fwd_config_usage[] =
 	"                        (LITEFS_FWD_LISTEN, default " FWD_DEFAULT_LISTEN ")\n"
 	"  --mount DIR           the LiteFS mount directory holding the databases\n"
 	"                        (LITEFS_FWD_MOUNT, default " FWD_DEFAULT_MOUNT ")\n"
-	"  --workers N           requests executed at once, 1 to " CONFIG_STR(FWD_MAX_WORKERS) "\n"
-	"                        (LITEFS_FWD_WORKERS, default " CONFIG_STR(FWD_DEFAULT_WORKERS) ")\n"
+	"  --workers N           requests executed at once, 1 to "
+	CONFIG_STR(FWD_MAX_WORKERS) "\n"
+	"                        (LITEFS_FWD_WORKERS, default "
+	CONFIG_STR(FWD_DEFAULT_WORKERS) ")\n"
 	"  --max-message BYTES   largest request or reply, " CONFIG_STR(FWD_MIN_MESSAGE) " to "
 	CONFIG_STR(FWD_MAX_MESSAGE) "\n"
 	"                        (LITEFS_FWD_MAX_MESSAGE, default 268435456)\n"

@@ -669,7 +669,8 @@ static char *dump_db(const char *path)
 				int n;
 
 				if (t == SQLITE_INTEGER) {
-					fprintf(f, " i%lld", (long long)sqlite3_column_int64(rows, i));
+					fprintf(f, " i%lld",
+						(long long)sqlite3_column_int64(rows, i));
 				} else if (t == SQLITE_FLOAT) {
 					uint64_t bits;
 
@@ -728,25 +729,26 @@ static const uint8_t bytes4[] = { 0, 0xff, 0x80, 0x7f };
 static const struct fcase fcases[] = {
 	{ "fidelity_insert", "INSERT INTO t(name, n) VALUES(?, ?)",
 	  { P_TEXT("frank"), P_INT(6) }, 2, SQLITE_DONE, SQLITE_DONE, NULL, 1 },
-	{ "fidelity_insert_returning", "INSERT INTO t(name, n) VALUES(?, ?), ('gina', 8) RETURNING *",
+	{ "fidelity_insert_returning",
+	  "INSERT INTO t(name, n) VALUES(?, ?), ('gina', 8) RETURNING *",
 	  { P_TEXT("frank"), P_INT(6) }, 2, SQLITE_DONE, SQLITE_DONE, NULL, 2 },
 	{ "fidelity_update_many", "UPDATE t SET n = n * ? WHERE n >= ?",
 	  { P_INT(10), P_INT(3) }, 2, SQLITE_DONE, SQLITE_DONE, NULL, 3 },
 	{ "fidelity_delete", "DELETE FROM t WHERE n < ?", { P_INT(3) }, 1, SQLITE_DONE, SQLITE_DONE,
 	  NULL, 2 },
-	{ "fidelity_upsert", "INSERT INTO t(name, n) VALUES(?, ?) ON CONFLICT(name) DO UPDATE SET "
-	  "n = n + excluded.n RETURNING id, name, n", { P_TEXT("bob"), P_INT(40) }, 2,
+	{ "fidelity_upsert", "INSERT INTO t(name, n) VALUES(?, ?) ON CONFLICT(name) "
+	  "DO UPDATE SET n = n + excluded.n RETURNING id, name, n", { P_TEXT("bob"), P_INT(40) }, 2,
 	  SQLITE_DONE, SQLITE_DONE, NULL, 1 },
-	{ "fidelity_upsert_insert", "INSERT INTO t(name, n) VALUES(?, ?) ON CONFLICT(name) DO UPDATE "
-	  "SET n = n + excluded.n", { P_TEXT("hal"), P_INT(40) }, 2, SQLITE_DONE, SQLITE_DONE,
+	{ "fidelity_upsert_insert", "INSERT INTO t(name, n) VALUES(?, ?) ON CONFLICT(name) "
+	  "DO UPDATE SET n = n + excluded.n", { P_TEXT("hal"), P_INT(40) }, 2, SQLITE_DONE, SQLITE_DONE,
 	  NULL, 1 },
 	{ "fidelity_replace", "REPLACE INTO t(id, name, n) VALUES(?, ?, ?)",
 	  { P_INT(2), P_TEXT("carol"), P_INT(9) }, 3, SQLITE_DONE, SQLITE_DONE, NULL, 1 },
 	{ "fidelity_cte_insert", "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c "
 	  "WHERE x < ?) INSERT INTO t(name, n) SELECT 'gen' || x, x FROM c", { P_INT(10) }, 1,
 	  SQLITE_DONE, SQLITE_DONE, NULL, 10 },
-	{ "fidelity_create_table", "CREATE TABLE u(a INTEGER PRIMARY KEY, b TEXT NOT NULL)", { P_NULL },
-	  0, SQLITE_DONE, SQLITE_DONE, NULL, 0 },
+	{ "fidelity_create_table", "CREATE TABLE u(a INTEGER PRIMARY KEY, b TEXT NOT NULL)",
+	  { P_NULL }, 0, SQLITE_DONE, SQLITE_DONE, NULL, 0 },
 	{ "fidelity_unique", "INSERT INTO t(name, n) VALUES(?, 1)", { P_TEXT("bob") }, 1,
 	  SQLITE_CONSTRAINT, SQLITE_CONSTRAINT_UNIQUE, "UNIQUE constraint failed: t.name", 0 },
 	{ "fidelity_not_null", "INSERT INTO t(name, n) VALUES('zed', ?)", { P_NULL }, 1,
