@@ -30,6 +30,7 @@ static int role_read(struct role_view *v)
 {
 	char path[PATH_MAX + 16], buf[256];
 	ssize_t n;
+	size_t len;
 	int fd, rc;
 
 	memset(v, 0, sizeof(*v));
@@ -42,10 +43,11 @@ static int role_read(struct role_view *v)
 	close(fd);
 	if (rc)
 		return rc;
-	while (n > 0 && (buf[n - 1] == '\n' || buf[n - 1] == '\r' || buf[n - 1] == ' '))
-		n--;
-	buf[n] = '\0';
-	if (n == 0)
+	len = (size_t)n < sizeof(buf) - 1 ? (size_t)n : sizeof(buf) - 1;
+	while (len > 0 && (buf[len - 1] == '\n' || buf[len - 1] == '\r' || buf[len - 1] == ' '))
+		len--;
+	buf[len] = '\0';
+	if (len == 0)
 		return -ENOENT;
 	snprintf(v->primary, sizeof(v->primary), "%s", buf);
 	rc = config_endpoint_for(v->primary, v->endpoint, sizeof(v->endpoint));
