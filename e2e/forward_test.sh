@@ -166,11 +166,59 @@ test_without_litefs_output_is_identical() {
 	assert_eq "LiteFS absent: the same bytes on disk" "$(sqlite3 "$dir/b.db" .dump)" "$(sqlite3 "$dir/a.db" .dump)"
 }
 
+test_tcl_ruby_php_clients() {
+	local d
+	fwd_cluster d langs --db app.db || return
+	must "schema" node_sql "$d" node1 app.db "CREATE TABLE l(id INTEGER PRIMARY KEY, who TEXT UNIQUE);" || return
+	wait_same_pos "$d" app.db 5 node1 node2 || return
+	local db
+	db=$(node_path "$d" node2 app.db)
+	cat >"$d/client.tcl" <<'TCL'
+package require sqlite3
+sqlite3 db [lindex $argv 0]
+db eval {INSERT INTO l(who) VALUES('tcl')}
+puts "rowid [db last_insert_rowid] changes [db changes]"
+puts [catch {db eval {INSERT INTO l(who) VALUES('tcl')}} err]
+puts $err
+db close
+TCL
+	capture on "$d" node2 tclsh "$d/client.tcl" "$db"
+	assert_eq "tclsh: insert, rowid, changes, and the primary's constraint error" \
+		$'rowid 1 changes 1\n1\nUNIQUE constraint failed: l.who' "$OUT"
+	capture on "$d" node2 ruby -e '
+require "sqlite3"
+db = SQLite3::Database.new(ARGV[0])
+db.execute("INSERT INTO l(who) VALUES (?)", ["ruby"])
+puts "rowid #{db.last_insert_row_id} changes #{db.changes}"
+begin
+  db.execute("INSERT INTO l(who) VALUES (?)", ["ruby"])
+rescue SQLite3::ConstraintException => e
+  puts "#{e.class}: #{e.message}"
+end' "$db"
+	assert_eq "ruby: insert, rowid, changes, and SQLite3::ConstraintException" \
+		$'rowid 2 changes 1\nSQLite3::ConstraintException: UNIQUE constraint failed: l.who' "$OUT"
+	capture on "$d" node2 php -r '
+$db = new SQLite3($argv[1]);
+var_dump($db->exec("INSERT INTO l(who) VALUES (\"php\")"));
+echo $db->lastInsertRowID(), " ", $db->changes(), "\n";
+$pdo = new PDO("sqlite:" . $argv[1]);
+$pdo->setAttribute(PDO::ATTR_ERRMODE, PDO::ERRMODE_EXCEPTION);
+$st = $pdo->prepare("INSERT INTO l(who) VALUES (?)");
+$st->execute(["pdo"]);
+echo $pdo->lastInsertId(), " ", $st->rowCount(), "\n";
+try { $st->execute(["pdo"]); } catch (PDOException $e) { echo $e->getCode(), " ", $e->getMessage(), "\n"; }' "$db"
+	assert_eq "php: SQLite3 and PDO insert, rowid, changes, and PDO's exception" \
+		$'bool(true)\n3 1\n4 1\n23000 SQLSTATE[23000]: Integrity constraint violation: 19 UNIQUE constraint failed: l.who' "$OUT"
+	capture node_sql "$d" node1 app.db "SELECT id, who FROM l ORDER BY id;"
+	assert_eq "every client's row is on the primary, once" $'1|tcl\n2|ruby\n3|php\n4|pdo' "$OUT"
+}
+
 E2E_TESTS=(
 	"test_sqlite3_shell_writes_on_a_replica delete"
 	"test_sqlite3_shell_writes_on_a_replica wal"
 	test_errors_are_the_primarys
 	test_python_autocommit_values_and_accessors
+	test_tcl_ruby_php_clients
 	test_explicit_transaction_is_refused
 	test_primary_runs_locally
 	test_replica_without_the_interposer_fails

@@ -63,7 +63,7 @@
 
 static const char classify_main[] = "main";
 
-/* --- small helpers ----------------------------------------------------------------------- */
+/* --- names --------------------------------------------------------------------------- */
 
 static unsigned char ascii_lower(unsigned char c)
 {

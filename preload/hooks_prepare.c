@@ -144,8 +144,11 @@ static void prep_end(struct fwd_conn *c, int rc, sqlite3_stmt *stmt)
 		FIX(db);
 		FIX(trigger);
 #undef FIX
+		/* changes() counts the statement's own INSERT/UPDATE/DELETE, not the schema
+		 * table writes SQLite reports for CREATE and friends */
 		if ((e->action == SQLITE_INSERT || e->action == SQLITE_UPDATE ||
-		     e->action == SQLITE_DELETE) && !e->trigger)
+		     e->action == SQLITE_DELETE) && !e->trigger && e->arg1 &&
+		    strncmp(e->arg1, "sqlite_", 7))
 			dml = true;
 	}
 	sql = real_sqlite.sql(stmt);
@@ -153,7 +156,9 @@ static void prep_end(struct fwd_conn *c, int rc, sqlite3_stmt *stmt)
 			   real_sqlite.stmt_isexplain(stmt) > 0, prep_is_litefs, &ctx, &res);
 	if (c->events_overflow && res.kind == CLASSIFY_LOCAL && !real_sqlite.stmt_readonly(stmt))
 		res.kind = CLASSIFY_UNSUPPORTED;
-	if (res.kind == CLASSIFY_WRITE) {
+	/* Only writes to the connection's main database are forwarded for now (the forwarder
+	 * opens each database as main); others run locally, where LiteFS refuses them. */
+	if (res.kind == CLASSIFY_WRITE && !strcmp(res.schema, "main")) {
 		const char *path = real_sqlite.db_filename(c->db, res.schema);
 		const char *base = path ? strrchr(path, '/') : NULL;
 		struct fwd_stmt *s = base ? state_stmt_add(stmt, c, base + 1) : NULL;
