@@ -185,6 +185,8 @@ static void wire_out_exec(struct wire_out *o, const void *msg)
 
 	wire_out_u64(o, m->request_id);
 	wire_out_u32(o, (uint32_t)m->busy_timeout_ms);
+	wire_out_u32(o, m->conn_flags);
+	wire_out_u64(o, (uint64_t)m->last_insert_rowid);
 	wire_out_str(o, m->db.p, m->db.n);
 	wire_out_str(o, m->sql.p, m->sql.n);
 	wire_out_u32(o, m->nparams);
@@ -491,6 +493,8 @@ static int wire_in_exec(struct wire_in *in, struct wire_exec *m)
 
 	if ((rc = wire_in_u64(in, &m->request_id)) ||
 	    (rc = wire_in_i32(in, &m->busy_timeout_ms)) ||
+	    (rc = wire_in_u32(in, &m->conn_flags)) ||
+	    (rc = wire_in_i64(in, &m->last_insert_rowid)) ||
 	    (rc = wire_in_str(in, &m->db)) ||
 	    (rc = wire_in_str(in, &m->sql)) ||
 	    (rc = wire_in_u32(in, &m->nparams)))

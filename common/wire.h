@@ -8,6 +8,10 @@
  *   u64 request id        unique per client process and statement execution; a repeat of
  *                         an id is answered from the forwarder's record, never re-executed
  *   i32 busy timeout (ms) the program's busy_timeout, applied on the primary
+ *   u32 connection flags  settings of the program's connection that change what a write
+ *                         does (WIRE_CONN_*), applied on the primary for this statement
+ *   i64 last insert rowid the program's connection's: the statement sees it (a statement
+ *                         may read last_insert_rowid()), and it tells whether it changed
  *   str db                file name of the database, directly inside the mount
  *   str sql               the statement's text as prepared by the program
  *   u32 nparams, then nparams values: parameter i+1 of the statement
@@ -81,16 +85,22 @@ struct wire_str {
 	uint32_t n;
 };
 
+/* Connection flags of an EXEC request. */
+#define WIRE_CONN_FOREIGN_KEYS 0x1u /* foreign key constraints are enforced */
+#define WIRE_CONN_NO_TRIGGERS 0x2u  /* triggers are disabled (SQLITE_DBCONFIG_ENABLE_TRIGGER 0) */
+
 struct wire_exec {
 	uint64_t request_id;
 	int32_t busy_timeout_ms;
+	uint32_t conn_flags;
+	int64_t last_insert_rowid;
 	struct wire_str db, sql;
 	uint32_t nparams;
 	struct wire_value *params;
 };
 
 /* Result flags. */
-#define WIRE_RESULT_ROWID 0x1u /* the statement set last_insert_rowid (it inserted a row) */
+#define WIRE_RESULT_ROWID 0x1u /* last_insert_rowid is no longer the request's: it inserted */
 
 struct wire_result {
 	uint64_t request_id;

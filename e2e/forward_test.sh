@@ -213,12 +213,29 @@ try { $st->execute(["pdo"]); } catch (PDOException $e) { echo $e->getCode(), " "
 	assert_eq "every client's row is on the primary, once" $'1|tcl\n2|ruby\n3|php\n4|pdo' "$OUT"
 }
 
+test_connection_settings_travel() {
+	local d
+	fwd_cluster d settings --db app.db || return
+	must "schema" node_sql "$d" node1 app.db "CREATE TABLE p(id INTEGER PRIMARY KEY); CREATE TABLE c(pid REFERENCES p(id), note);" || return
+	wait_same_pos "$d" app.db 5 node1 node2 || return
+	capture sql_on "$d" node2 app.db "PRAGMA foreign_keys=ON; INSERT INTO c VALUES (42, 'orphan');"
+	assert_contains "foreign_keys=ON on the replica's connection is enforced on the primary" \
+		"FOREIGN KEY constraint failed" "$ERR"
+	capture sql_on "$d" node2 app.db "INSERT INTO c VALUES (43, 'allowed');"
+	assert_eq "foreign keys off (the default): the same kind of row is accepted" 0 "$RC"
+	capture sql_on "$d" node2 app.db "INSERT INTO p VALUES (7); INSERT INTO c VALUES (last_insert_rowid(), 'rowid');"
+	assert_eq "a forwarded statement reads the program's own last_insert_rowid()" 0 "$RC"
+	capture node_sql "$d" node1 app.db "SELECT pid, note FROM c ORDER BY rowid;"
+	assert_eq "the primary holds exactly the accepted rows" $'43|allowed\n7|rowid' "$OUT"
+}
+
 E2E_TESTS=(
 	"test_sqlite3_shell_writes_on_a_replica delete"
 	"test_sqlite3_shell_writes_on_a_replica wal"
 	test_errors_are_the_primarys
 	test_python_autocommit_values_and_accessors
 	test_tcl_ruby_php_clients
+	test_connection_settings_travel
 	test_explicit_transaction_is_refused
 	test_primary_runs_locally
 	test_replica_without_the_interposer_fails

@@ -439,19 +439,23 @@ static int exec_encode_result(struct exec_outcome *o, size_t max, struct wire_bu
 /* Steps stmt to its end on connection c, collecting its rows, and fills o with what the
  * program would observe. Caller has bound the parameters. Finalizes stmt. */
 static void exec_step(struct fwd_exec *x, struct fwd_exec_conn *c, sqlite3_stmt *stmt,
-		      size_t max, struct exec_outcome *o)
+		      const struct wire_exec *req, size_t max, struct exec_outcome *o)
 {
 	sqlite3 *db = c->db;
-	sqlite3_int64 total_before, rowid_before, rowid_after;
+	sqlite3_int64 total_before, rowid_after;
 	int ncols, rc;
 
 	ncols = sqlite3_column_count(stmt);
 	o->res.ncols = (uint32_t)ncols;
 	total_before = sqlite3_total_changes64(db);
-	rowid_before = sqlite3_last_insert_rowid(db);
-	/* A sentinel no insert sets in practice: if it is still there, the statement set no
-	 * rowid (comparing with the old value would miss an insert of the same rowid). */
-	sqlite3_set_last_insert_rowid(db, INT64_MIN);
+	/* The statement runs with the program's own last_insert_rowid: it may read it, and a
+	 * different value afterwards means the statement inserted (an insert that lands on the
+	 * same rowid leaves the program's value right either way). */
+	sqlite3_set_last_insert_rowid(db, req->last_insert_rowid);
+	sqlite3_db_config(db, SQLITE_DBCONFIG_ENABLE_FKEY,
+			  (req->conn_flags & WIRE_CONN_FOREIGN_KEYS) ? 1 : 0, (int *)NULL);
+	sqlite3_db_config(db, SQLITE_DBCONFIG_ENABLE_TRIGGER,
+			  (req->conn_flags & WIRE_CONN_NO_TRIGGERS) ? 0 : 1, (int *)NULL);
 	while ((rc = sqlite3_step(stmt)) == SQLITE_ROW)
 		exec_collect_row(o, stmt, ncols, max);
 	if (exec_outcome_take_error(o, db, rc))
@@ -460,11 +464,9 @@ static void exec_step(struct fwd_exec *x, struct fwd_exec_conn *c, sqlite3_stmt 
 	o->res.total_changes_delta = sqlite3_total_changes64(db) - total_before;
 	rowid_after = sqlite3_last_insert_rowid(db);
 	sqlite3_finalize(stmt);
-	if (rowid_after != INT64_MIN) {
+	if (rowid_after != req->last_insert_rowid) {
 		o->res.flags |= WIRE_RESULT_ROWID;
 		o->res.last_insert_rowid = rowid_after;
-	} else {
-		sqlite3_set_last_insert_rowid(db, rowid_before);
 	}
 	o->res.txid = exec_read_txid(x, c);
 }
@@ -544,7 +546,7 @@ int fwd_exec_run(struct fwd_exec *x, const struct wire_exec *req, size_t max,
 	}
 
 	*executed = true;
-	exec_step(x, c, stmt, max, &o);
+	exec_step(x, c, stmt, req, max, &o);
 	stmt = NULL;
 	if (!sqlite3_get_autocommit(c->db)) {
 		/* Transactions over the channel are not there yet: undo and refuse. */

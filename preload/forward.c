@@ -242,6 +242,14 @@ int forward_step(struct fwd_stmt *s, const char *endpoint)
 	snprintf(ep, sizeof(ep), "%s", endpoint);
 	req.request_id = fwd_request_id();
 	req.busy_timeout_ms = s->conn->busy_timeout_ms;
+	req.last_insert_rowid = real_sqlite.last_insert_rowid(s->conn->db);
+	{
+		int fk = 0, trig = 1;
+
+		real_sqlite.db_config(s->conn->db, SQLITE_DBCONFIG_ENABLE_FKEY, -1, &fk);
+		real_sqlite.db_config(s->conn->db, SQLITE_DBCONFIG_ENABLE_TRIGGER, -1, &trig);
+		req.conn_flags = (fk ? WIRE_CONN_FOREIGN_KEYS : 0) | (trig ? 0 : WIRE_CONN_NO_TRIGGERS);
+	}
 	req.db.p = s->file;
 	req.db.n = (uint32_t)strlen(s->file);
 	req.sql.p = real_sqlite.sql(s->stmt);

@@ -41,7 +41,7 @@ static const struct real_entry real_entries[] = {
 	E(set_last_insert_rowid, sqlite3_set_last_insert_rowid),
 	E(errcode, sqlite3_errcode), E(extended_errcode, sqlite3_extended_errcode),
 	E(errmsg, sqlite3_errmsg), E(errmsg16, sqlite3_errmsg16),
-	E(error_offset, sqlite3_error_offset), E(get_autocommit, sqlite3_get_autocommit),
+	E(error_offset, sqlite3_error_offset), E(get_autocommit, sqlite3_get_autocommit), E(db_config, sqlite3_db_config),
 	E(extended_result_codes, sqlite3_extended_result_codes),
 	E(busy_timeout, sqlite3_busy_timeout), E(set_authorizer, sqlite3_set_authorizer),
 	E(exec, sqlite3_exec), E(close, sqlite3_close), E(close_v2, sqlite3_close_v2),

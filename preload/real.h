@@ -61,6 +61,7 @@ struct real_api {
 	const void *(*errmsg16)(sqlite3 *);
 	int (*error_offset)(sqlite3 *);
 	int (*get_autocommit)(sqlite3 *);
+	int (*db_config)(sqlite3 *, int, ...);
 	int (*extended_result_codes)(sqlite3 *, int);
 	int (*busy_timeout)(sqlite3 *, int);
 	int (*set_authorizer)(sqlite3 *, int (*)(void *, int, const char *, const char *,

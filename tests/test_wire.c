@@ -199,6 +199,8 @@ static void assert_exec_same(const struct decoded *d, const struct wire_exec *wa
 
 	assert_true(got->request_id == want->request_id);
 	assert_int_equal(got->busy_timeout_ms, want->busy_timeout_ms);
+	assert_int_equal(got->conn_flags, want->conn_flags);
+	assert_true(got->last_insert_rowid == want->last_insert_rowid);
 	assert_str_same(got->db, want->db, d);
 	assert_str_same(got->sql, want->sql, d);
 	assert_int_equal(got->nparams, want->nparams);
@@ -315,6 +317,7 @@ static void test_exec_all_value_types(void **state)
 	struct wire_value v[NSAMPLE];
 	struct wire_exec e = {
 		.request_id = UINT64_MAX, .busy_timeout_ms = INT32_MIN,
+		.conn_flags = WIRE_CONN_FOREIGN_KEYS | 0x80000000u, .last_insert_rowid = INT64_MIN,
 		.db = str_of("main.db"), .sql = { .p = "SELECT ?\0tail", .n = 13 },
 	};
 	struct wire_msg m = { .type = WIRE_EXEC };
@@ -373,9 +376,9 @@ static void test_exec_no_params(void **state)
 	assert_true(d.m.u.exec.request_id == 0);
 	decoded_free(&d);
 
-	/* Fixed size: header, id, timeout, two empty strs, count. */
+	/* Fixed size: header, id, timeout, connection flags, rowid, two empty strs, count. */
 	assert_int_equal(wire_encode_exec(&b, &e, MAX), 0);
-	assert_int_equal(b.len, WIRE_HEADER_SIZE + 8 + 4 + 4 + 4 + 4);
+	assert_int_equal(b.len, WIRE_HEADER_SIZE + 8 + 4 + 4 + 8 + 4 + 4 + 4);
 	wire_buf_free(&b);
 }
 
@@ -807,9 +810,10 @@ static void test_decode_string_past_end(void **state)
 	assert_int_equal(decode_rc(b.p, b.len), 0);
 	wire_buf_free(&b);
 
-	/* EXEC's db str right after id and timeout; 14 bytes follow its length. */
+	/* EXEC's db str right after id, timeout, connection flags and rowid; 14 bytes follow
+	 * its length. */
 	assert_int_equal(wire_encode_exec(&b, &e, MAX), 0);
-	at = WIRE_HEADER_SIZE + 8 + 4;
+	at = WIRE_HEADER_SIZE + 8 + 4 + 4 + 8;
 	assert_int_equal(b.len - at - 4, 14);
 	for (size_t i = 0; i < sizeof(lens) / sizeof(lens[0]); i++) {
 		put_le32(b.p + at, lens[i] < 15 ? lens[i] + 8 : lens[i]);
