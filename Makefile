@@ -24,7 +24,7 @@ FUSE_LIBS   := $(shell pkg-config --libs fuse3 2>/dev/null || echo -lfuse3)
 
 DEB_PACKAGES := build-essential pkg-config sqlite3 libsqlite3-dev libnanomsg-dev nanomsg-utils \
                 libcmocka-dev libcurl4-openssl-dev curl libfuse3-dev fuse3 libmicrohttpd-dev libjansson-dev \
-                python3 tcl libsqlite3-tcl ruby ruby-sqlite3 php-cli php-sqlite3 psmisc procps \
+                python3 tcl libsqlite3-tcl ruby ruby-sqlite3 php-cli php-sqlite3 psmisc procps bc \
                 iproute2
 
 # --- the LiteFS stand-in cluster -------------------------------------------------------
@@ -50,7 +50,7 @@ TEST_LIBS := $(SIM_LIBS) -lnanomsg -lcmocka -ldl
 
 HEADERS := $(wildcard tools/*.h common/*.h preload/*.h forwarder/*.h)
 
-.PHONY: all deps test unit-test e2e-test demo clean
+.PHONY: all deps test unit-test e2e-test demo bench clean
 all: $(BUILD)/litefs-sim $(if $(PRELOAD_OBJS),$(BUILD)/liblitefs_fwd.so) \
      $(if $(wildcard tools/fwd_main.c),$(BUILD)/litefs-fwd)
 
@@ -91,6 +91,9 @@ $(BUILD)/tests/test_%: $(BUILD)/obj/tests/test_%.o $(BUILD)/libsim.a \
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ $(TEST_LIBS)
 
+$(BUILD)/bench: bench/bench.c
+	$(CC) $(CFLAGS) -o $@ $< $(LDFLAGS) -lsqlite3 -lnanomsg
+
 deps:
 	@missing=""; for p in $(DEB_PACKAGES); do \
 	  dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q 'ok installed' || missing="$$missing $$p"; \
@@ -114,6 +117,11 @@ test: deps
 demo: deps
 	@$(MAKE) --no-print-directory all
 	@bash e2e/demo.sh
+
+# Benchmarks print figures; they assert nothing (tests do).
+bench: deps
+	@$(MAKE) --no-print-directory all $(BUILD)/bench
+	@bash bench/run.sh
 
 clean:
 	rm -rf $(BUILD)

@@ -1,0 +1,147 @@
+/* Micro-benchmarks for the forwarding path, run by bench/run.sh under different set-ups so
+ * that every figure is measured side by side in one run.
+ *   bench reads DB N      N point SELECTs by key (prepare once, step/reset); ns per query
+ *   bench writes DB N     N autocommit INSERTs; p50 and p99 latency in microseconds
+ *   bench rtt N           N bare nanomsg REQ/REP round trips of 64 bytes on loopback TCP
+ * Prints one line "name value [value]" for run.sh to collect. */
+#include <nanomsg/nn.h>
+#include <nanomsg/reqrep.h>
+#include <pthread.h>
+#include <sqlite3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+static int64_t bench_now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+static int bench_cmp(const void *a, const void *b)
+{
+	int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+static void bench_percentiles(const char *name, int64_t *ns, long n)
+{
+	qsort(ns, (size_t)n, sizeof(*ns), bench_cmp);
+	printf("%s %.1f %.1f\n", name, ns[n / 2] / 1000.0, ns[(n * 99) / 100] / 1000.0);
+}
+
+static int bench_reads(const char *path, long n)
+{
+	sqlite3 *db;
+	sqlite3_stmt *st;
+	int64_t t0;
+	long sum = 0;
+
+	if (sqlite3_open(path, &db) != SQLITE_OK)
+		return 1;
+	sqlite3_exec(db, "CREATE TABLE IF NOT EXISTS kv(k INTEGER PRIMARY KEY, v)", NULL, NULL, NULL);
+	if (sqlite3_prepare_v2(db, "SELECT v FROM kv WHERE k = ?", -1, &st, NULL) != SQLITE_OK) {
+		fprintf(stderr, "prepare: %s\n", sqlite3_errmsg(db));
+		return 1;
+	}
+	t0 = bench_now_ns();
+	for (long i = 0; i < n; i++) {
+		sqlite3_bind_int64(st, 1, i % 1000);
+		if (sqlite3_step(st) == SQLITE_ROW)
+			sum += sqlite3_column_int(st, 0);
+		sqlite3_reset(st);
+	}
+	printf("reads %.1f\n", (double)(bench_now_ns() - t0) / (double)n);
+	sqlite3_finalize(st);
+	sqlite3_close(db);
+	return sum < 0;
+}
+
+static int bench_writes(const char *path, long n)
+{
+	int64_t *lat = calloc((size_t)n, sizeof(*lat));
+	sqlite3 *db;
+	sqlite3_stmt *st;
+
+	if (!lat || sqlite3_open(path, &db) != SQLITE_OK)
+		return 1;
+	sqlite3_busy_timeout(db, 5000);
+	if (sqlite3_prepare_v2(db, "INSERT INTO w(v) VALUES (?)", -1, &st, NULL) != SQLITE_OK) {
+		fprintf(stderr, "prepare: %s\n", sqlite3_errmsg(db));
+		return 1;
+	}
+	for (long i = 0; i < n; i++) {
+		int64_t t0 = bench_now_ns();
+		int rc;
+
+		sqlite3_bind_int64(st, 1, i);
+		rc = sqlite3_step(st);
+		sqlite3_reset(st);
+		if (rc != SQLITE_DONE) {
+			fprintf(stderr, "insert: %s\n", sqlite3_errmsg(db));
+			return 1;
+		}
+		lat[i] = bench_now_ns() - t0;
+	}
+	bench_percentiles("writes", lat, n);
+	sqlite3_finalize(st);
+	sqlite3_close(db);
+	free(lat);
+	return 0;
+}
+
+static void *bench_rep(void *arg)
+{
+	int s = *(int *)arg;
+
+	for (;;) {
+		char *msg = NULL;
+		int n = nn_recv(s, &msg, NN_MSG, 0);
+
+		if (n < 0)
+			break;
+		nn_send(s, &msg, NN_MSG, 0);
+	}
+	return NULL;
+}
+
+static int bench_rtt(long n)
+{
+	const char *url = "tcp://127.0.0.1:20299";
+	int rep = nn_socket(AF_SP, NN_REP), req = nn_socket(AF_SP, NN_REQ);
+	int64_t *lat = calloc((size_t)n, sizeof(*lat));
+	char buf[64] = {0}, in[64];
+	pthread_t t;
+
+	if (rep < 0 || req < 0 || !lat || nn_bind(rep, url) < 0 || nn_connect(req, url) < 0)
+		return 1;
+	pthread_create(&t, NULL, bench_rep, &rep);
+	for (long i = 0; i < n; i++) {
+		int64_t t0 = bench_now_ns();
+
+		if (nn_send(req, buf, sizeof(buf), 0) < 0 || nn_recv(req, in, sizeof(in), 0) < 0)
+			return 1;
+		lat[i] = bench_now_ns() - t0;
+	}
+	bench_percentiles("rtt", lat, n);
+	nn_term();
+	pthread_join(t, NULL);
+	free(lat);
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	if (argc == 4 && !strcmp(argv[1], "reads"))
+		return bench_reads(argv[2], atol(argv[3]));
+	if (argc == 4 && !strcmp(argv[1], "writes"))
+		return bench_writes(argv[2], atol(argv[3]));
+	if (argc == 3 && !strcmp(argv[1], "rtt"))
+		return bench_rtt(atol(argv[2]));
+	fprintf(stderr, "usage: bench reads DB N | writes DB N | rtt N\n");
+	return 2;
+}

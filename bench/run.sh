@@ -1,0 +1,69 @@
+#!/usr/bin/env bash
+# Prints the forwarding figures, each measured side by side in this run (ratios carry the
+# verdict: the machines are shared and noisy). Run by `make bench`.
+set -euo pipefail
+top=$(cd "$(dirname "$0")/.." && pwd)
+sim="$top/build/litefs-sim" fwd="$top/build/litefs-fwd" lib="$top/build/liblitefs_fwd.so"
+bench="$top/build/bench"
+dir=$(mktemp -d "${TMPDIR:-/tmp}/litefs-fwd-bench.XXXXXX")
+prefix="127.0.$((RANDOM % 50 + 200))"
+reads=${BENCH_READS:-200000} writes=${BENCH_WRITES:-2000} rounds=${BENCH_ROUNDS:-5}
+pids=()
+cleanup() {
+	for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+	wait 2>/dev/null || true
+	"$sim" down "$dir" >/dev/null 2>&1 || true
+	rm -rf "$dir"
+}
+trap cleanup EXIT INT TERM
+
+"$sim" up "$dir" --nodes 2 --ip-prefix "$prefix" --journal wal --db bench.db >/dev/null
+for n in node1 node2; do
+	"$sim" exec "$dir" "$n" -- sh -c 'exec "$0" forwarder --listen "$LITEFS_FWD_LISTEN"' "$fwd" \
+		>"$dir/$n-forwarder.log" 2>&1 &
+	pids+=($!)
+done
+sleep 0.5
+m1="$dir/node1/mnt" m2="$dir/node2/mnt" plain="$dir/plain"
+mkdir -p "$plain"
+setup="PRAGMA journal_mode=WAL; CREATE TABLE kv(k INTEGER PRIMARY KEY, v); WITH RECURSIVE s(i) AS (SELECT 0 UNION ALL SELECT i+1 FROM s WHERE i < 999) INSERT INTO kv SELECT i, i FROM s; CREATE TABLE w(id INTEGER PRIMARY KEY, v);"
+sqlite3 "$plain/bench.db" "$setup" >/dev/null
+sqlite3 "$m1/bench.db" "$setup" >/dev/null
+sleep 0.5
+
+on() { local n=$1; shift; "$sim" exec "$dir" "$n" -- "$@"; }
+med() { sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
+
+declare -A r
+for ((i = 0; i < rounds; i++)); do
+	r[plain]+="$(LITEFS_FWD_MOUNT=/nonexistent "$bench" reads "$plain/bench.db" "$reads" | awk '{print $2}') "
+	r[absent]+="$(LITEFS_FWD_MOUNT=/nonexistent LD_PRELOAD="$lib" "$bench" reads "$plain/bench.db" "$reads" | awk '{print $2}') "
+	r[replica_plain]+="$(on node2 "$bench" reads "$m2/bench.db" "$reads" | awk '{print $2}') "
+	r[replica]+="$(on node2 env LD_PRELOAD="$lib" "$bench" reads "$m2/bench.db" "$reads" | awk '{print $2}') "
+done
+p=$(tr ' ' '\n' <<<"${r[plain]}" | grep . | med)
+a=$(tr ' ' '\n' <<<"${r[absent]}" | grep . | med)
+rp=$(tr ' ' '\n' <<<"${r[replica_plain]}" | grep . | med)
+rr=$(tr ' ' '\n' <<<"${r[replica]}" | grep . | med)
+
+local_w=$(on node1 "$bench" writes "$m1/bench.db" "$writes")
+fwd_w=$(on node2 env LD_PRELOAD="$lib" "$bench" writes "$m2/bench.db" "$writes")
+plain_w=$(LITEFS_FWD_MOUNT=/nonexistent "$bench" writes "$plain/bench.db" "$writes")
+rtt=$("$bench" rtt "$writes")
+read -r _ lw50 lw99 <<<"$local_w"
+read -r _ fw50 fw99 <<<"$fwd_w"
+read -r _ pw50 pw99 <<<"$plain_w"
+read -r _ rt50 rt99 <<<"$rtt"
+
+printf '\nlitefs-fwd figures (medians of %s rounds of %s point SELECTs; %s INSERTs each)\n\n' "$rounds" "$reads" "$writes"
+printf '%-58s %12s %10s\n' "what" "value" "ratio"
+printf '%-58s %9.1f ns %10s\n' "point SELECT, no preload, plain file" "$p" "1.000"
+printf '%-58s %9.1f ns %10.3f\n' "point SELECT, preload, LiteFS absent" "$a" "$(echo "$a / $p" | bc -l)"
+printf '%-58s %9.1f ns %10s\n' "point SELECT on a replica, no preload" "$rp" "1.000"
+printf '%-58s %9.1f ns %10.3f\n' "point SELECT on a replica, preload" "$rr" "$(echo "$rr / $rp" | bc -l)"
+printf '%-58s %9.1f us\n' "bare nanomsg REQ/REP round trip, p50 (p99 $rt99)" "$rt50"
+printf '%-58s %9.1f us\n' "local INSERT on a plain file (WAL, FULL), p50 (p99 $pw99)" "$pw50"
+printf '%-58s %9.1f us\n' "local INSERT on the primary's mount, p50 (p99 $lw99)" "$lw50"
+printf '%-58s %9.1f us %10.3f\n' "forwarded INSERT from the replica, p50 (p99 $fw99)" "$fw50" \
+	"$(echo "$fw50 / ($lw50 + 1.3 * $rt50)" | bc -l)"
+printf '\nratio of the forwarded INSERT: p50 / (local INSERT on the primary + 1.3 round trips)\n'
