@@ -29,6 +29,10 @@ static void step_local_prologue(sqlite3_stmt *stmt)
 	c = state_conn(real_sqlite.db_handle(stmt), false);
 	if (!c)
 		return;
+	/* the common case, nothing owed: no lock */
+	if (!__atomic_load_n(&c->ryw_txid, __ATOMIC_ACQUIRE) &&
+	    !__atomic_load_n(&c->fake_err, __ATOMIC_ACQUIRE))
+		return;
 	pthread_mutex_lock(&c->mu);
 	forward_ryw_wait(c);
 	forward_clear_error(c);

@@ -6,6 +6,7 @@
 #include "real.h"
 
 struct real_api real_sqlite;
+int real_ready;
 
 static pthread_once_t real_once = PTHREAD_ONCE_INIT;
 static bool real_ok;
@@ -74,9 +75,11 @@ static void real_resolve_once(void)
 	}
 	/* The handle stays open: the library must outlive every call through the table. */
 	real_ok = ok;
+	if (ok)
+		__atomic_store_n(&real_ready, 1, __ATOMIC_RELEASE);
 }
 
-bool real_resolve(void)
+bool real_resolve_slow(void)
 {
 	pthread_once(&real_once, real_resolve_once);
 	return real_ok;

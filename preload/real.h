@@ -93,8 +93,19 @@ struct real_api {
 /* The table; every entry is set once real_resolve() has returned true. */
 extern struct real_api real_sqlite;
 
+/* Set once the table is resolved. */
+extern int real_ready;
+
 /* Resolves the table (once; thread-safe). Returns false when libsqlite3 cannot be found,
  * which cannot happen while a program calls into it through us. */
-bool real_resolve(void);
+bool real_resolve_slow(void);
+
+/* Every hook calls this first: after the first call, one load. */
+static inline bool real_resolve(void)
+{
+	if (__builtin_expect(__atomic_load_n(&real_ready, __ATOMIC_ACQUIRE), 1))
+		return true;
+	return real_resolve_slow();
+}
 
 #endif

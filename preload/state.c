@@ -10,6 +10,13 @@
 
 atomic_int state_nconns, state_nstmts, state_serving;
 
+/* Each thread remembers the last connection it looked up; any drop of a connection
+ * invalidates every thread's memory (a closed connection's address may be reused). */
+static atomic_uint state_conn_gen;
+static __thread sqlite3 *state_cached_db;
+static __thread struct fwd_conn *state_cached_conn;
+static __thread unsigned state_cached_gen;
+
 struct state_node {
 	struct state_node *next;
 	const void *key;
@@ -67,8 +74,11 @@ static void *state_remove(struct state_node **table, const void *key)
 
 struct fwd_conn *state_conn(sqlite3 *db, bool create)
 {
+	unsigned gen = atomic_load_explicit(&state_conn_gen, memory_order_acquire);
 	struct fwd_conn *c;
 
+	if (db == state_cached_db && gen == state_cached_gen && state_cached_conn)
+		return state_cached_conn;
 	pthread_mutex_lock(&state_mu);
 	c = state_find(conn_table, db);
 	if (!c && create) {
@@ -85,6 +95,11 @@ struct fwd_conn *state_conn(sqlite3 *db, bool create)
 		}
 	}
 	pthread_mutex_unlock(&state_mu);
+	if (c) {
+		state_cached_db = db;
+		state_cached_conn = c;
+		state_cached_gen = gen;
+	}
 	return c;
 }
 
@@ -96,6 +111,7 @@ void state_conn_drop(sqlite3 *db)
 
 	pthread_mutex_lock(&state_mu);
 	c = state_remove(conn_table, db);
+	atomic_fetch_add_explicit(&state_conn_gen, 1, memory_order_release);
 	pthread_mutex_unlock(&state_mu);
 	if (!c)
 		return;
