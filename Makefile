@@ -45,10 +45,11 @@ FWD_LIBS       := -lnanomsg -lsqlite3 -lpthread
 
 # --- unit tests ---------------------------------------------------------------------------
 TEST_SRCS := $(wildcard tests/test_*.c)
+TEST_UTIL_OBJS := $(patsubst %.c,$(BUILD)/obj/%.o,$(filter-out tests/test_%,$(wildcard tests/*.c)))
 TEST_BINS := $(TEST_SRCS:tests/%.c=$(BUILD)/tests/%)
 TEST_LIBS := $(SIM_LIBS) -lnanomsg -lcmocka -ldl
 
-HEADERS := $(wildcard tools/*.h common/*.h preload/*.h forwarder/*.h)
+HEADERS := $(wildcard tools/*.h common/*.h preload/*.h forwarder/*.h tests/*.h)
 
 .PHONY: all deps test unit-test e2e-test demo bench clean
 all: $(BUILD)/litefs-sim $(if $(PRELOAD_OBJS),$(BUILD)/liblitefs_fwd.so) \
@@ -56,7 +57,7 @@ all: $(BUILD)/litefs-sim $(if $(PRELOAD_OBJS),$(BUILD)/liblitefs_fwd.so) \
 
 $(BUILD)/obj/%.o: %.c $(HEADERS)
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) $(FUSE_CFLAGS) -Itools -Icommon -Ipreload -Iforwarder -c -o $@ $<
+	$(CC) $(CFLAGS) $(FUSE_CFLAGS) -Itools -Icommon -Ipreload -Iforwarder -Itests -c -o $@ $<
 
 $(BUILD)/libsim.a: $(SIM_LIB_OBJS)
 	@mkdir -p $(dir $@)
@@ -85,7 +86,7 @@ $(BUILD)/liblitefs_fwd.so: $(PRELOAD_OBJS) $(BUILD)/libcommon.a preload/exports.
 	$(CC) $(LDFLAGS) -shared -Wl,--version-script=preload/exports.map -Wl,-z,defs \
 	  -o $@ $(PRELOAD_OBJS) $(BUILD)/libcommon.a $(PRELOAD_LIBS)
 
-$(BUILD)/tests/test_%: $(BUILD)/obj/tests/test_%.o $(BUILD)/libsim.a \
+$(BUILD)/tests/test_%: $(BUILD)/obj/tests/test_%.o $(TEST_UTIL_OBJS) $(BUILD)/libsim.a \
 		$(if $(PRELOAD_OBJS),$(BUILD)/libpreload.a) $(if $(FORWARDER_OBJS),$(BUILD)/libforwarder.a) \
 		$(BUILD)/libcommon.a
 	@mkdir -p $(dir $@)

@@ -25,6 +25,8 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include "tmpdir.h"
+
 #include <nanomsg/nn.h>
 #include <nanomsg/reqrep.h>
 #include <sqlite3.h>
@@ -67,23 +69,10 @@ static struct {
 	int nthreads;
 } g_res;
 
-static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-	(void)st;
-	(void)flag;
-	(void)ftw;
-	return remove(path);
-}
-
 static int group_setup(void **state)
 {
-	const char *tmp = getenv("TMPDIR");
-
 	(void)state;
-	if (!tmp || !*tmp)
-		tmp = "/tmp";
-	xsnprintf(g_dir, sizeof(g_dir), "%s/test_forwarder.XXXXXX", tmp);
-	if (!mkdtemp(g_dir))
+	if (tmpdir_make(g_dir, sizeof(g_dir), "test_forwarder"))
 		return -1;
 	/* Replies to clients that have gone must not end the test process. */
 	signal(SIGPIPE, SIG_IGN);
@@ -94,9 +83,7 @@ static int group_setup(void **state)
 static int group_teardown(void **state)
 {
 	(void)state;
-	if (!g_dir[0])
-		return 0;
-	return nftw(g_dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+	return tmpdir_remove(g_dir);
 }
 
 static int test_teardown(void **state)

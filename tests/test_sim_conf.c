@@ -16,28 +16,17 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include "tmpdir.h"
+
 #include "sim_conf.h"
 
 static char g_dir[1024];  /* as made by mkdtemp */
 static char g_real[1024]; /* its real path */
 
-static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-	(void)st;
-	(void)flag;
-	(void)ftw;
-	return remove(path);
-}
-
 static int group_setup(void **state)
 {
-	const char *tmp = getenv("TMPDIR");
-
 	(void)state;
-	if (!tmp || !*tmp)
-		tmp = "/tmp";
-	snprintf(g_dir, sizeof(g_dir), "%s/test_sim_conf.XXXXXX", tmp);
-	if (!mkdtemp(g_dir))
+	if (tmpdir_make(g_dir, sizeof(g_dir), "test_sim_conf"))
 		return -1;
 	return realpath(g_dir, g_real) ? 0 : -1;
 }
@@ -45,9 +34,7 @@ static int group_setup(void **state)
 static int group_teardown(void **state)
 {
 	(void)state;
-	if (!g_dir[0])
-		return 0;
-	return nftw(g_dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+	return tmpdir_remove(g_dir);
 }
 
 /* Makes the directory g_dir/name (empty) and returns its path in buf. */

@@ -20,6 +20,8 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include "tmpdir.h"
+
 #include "sim_state.h"
 
 /* ---- temporary directories ----------------------------------------------------------- */
@@ -27,31 +29,16 @@
 static char g_dir[1024];
 static unsigned g_seq;
 
-static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-	(void)st;
-	(void)flag;
-	(void)ftw;
-	return remove(path);
-}
-
 static int group_setup(void **state)
 {
-	const char *tmp = getenv("TMPDIR");
-
 	(void)state;
-	if (!tmp || !*tmp)
-		tmp = "/tmp";
-	snprintf(g_dir, sizeof(g_dir), "%s/test_sim_track.XXXXXX", tmp);
-	return mkdtemp(g_dir) ? 0 : -1;
+	return tmpdir_make(g_dir, sizeof(g_dir), "test_sim_track");
 }
 
 static int group_teardown(void **state)
 {
 	(void)state;
-	if (!g_dir[0])
-		return 0;
-	return nftw(g_dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+	return tmpdir_remove(g_dir);
 }
 
 /* ---- a node without FUSE ------------------------------------------------------------- */
@@ -121,7 +108,7 @@ static int node_teardown(void **state)
 	pthread_cond_destroy(&n->cond);
 	pthread_mutex_destroy(&n->apply_mu);
 	free(n);
-	nftw(f->dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+	tmpdir_remove(f->dir);
 	free(f);
 	return 0;
 }

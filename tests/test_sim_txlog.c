@@ -17,37 +17,24 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include "tmpdir.h"
+
 #include "sim_txlog.h"
 
 /* ---- shared code --------------------------------------------------------------------- */
 
 static char g_dir[1024];
 
-static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-	(void)st;
-	(void)flag;
-	(void)ftw;
-	return remove(path);
-}
-
 static int group_setup(void **state)
 {
-	const char *tmp = getenv("TMPDIR");
-
 	(void)state;
-	if (!tmp || !*tmp)
-		tmp = "/tmp";
-	snprintf(g_dir, sizeof(g_dir), "%s/test_sim_txlog.XXXXXX", tmp);
-	return mkdtemp(g_dir) ? 0 : -1;
+	return tmpdir_make(g_dir, sizeof(g_dir), "test_sim_txlog");
 }
 
 static int group_teardown(void **state)
 {
 	(void)state;
-	if (!g_dir[0])
-		return 0;
-	return nftw(g_dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+	return tmpdir_remove(g_dir);
 }
 
 static void log_path(const char *name, char *buf, size_t len)
