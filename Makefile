@@ -108,8 +108,12 @@ deps:
 unit-test: all $(TEST_BINS)
 	@bash tests/run-unit.sh $(TEST_BINS)
 
+# The suites use this build's binaries; under a sanitizer, the programs that load the
+# interposer get its runtime preloaded first (e2e/lib.sh).
 e2e-test: all
-	@bash e2e/run.sh
+	@LITEFS_SIM=$(abspath $(BUILD))/litefs-sim LITEFS_FWD=$(abspath $(BUILD))/litefs-fwd \
+	  LITEFS_FWD_LIB=$(abspath $(BUILD))/liblitefs_fwd.so E2E_SANITIZE="$(SANITIZE)" \
+	  bash e2e/run.sh
 
 test: deps
 	@$(MAKE) --no-print-directory unit-test

@@ -31,11 +31,25 @@ _fwd_listening() {
 	done
 }
 
+# The interposer as LD_PRELOAD; built with a sanitizer, its runtime must come first (and the
+# host programs' own leaks at exit are not ours to report).
+FWD_PRELOAD=$FWD_LIB
+FWD_ENV=()
+case ${E2E_SANITIZE:-} in
+*undefined*) FWD_PRELOAD="$(cc -print-file-name=libubsan.so):$FWD_PRELOAD" ;;
+esac
+case ${E2E_SANITIZE:-} in
+*address*) # the ASan runtime first of all
+	FWD_PRELOAD="$(cc -print-file-name=libasan.so):$FWD_PRELOAD"
+	FWD_ENV=(ASAN_OPTIONS=detect_leaks=0)
+	;;
+esac
+
 # on DIR NODE CMD...: CMD on NODE with the interposer preloaded.
 on() {
 	local dir=$1 node=$2
 	shift 2
-	sim_exec "$dir" "$node" env LD_PRELOAD="$FWD_LIB" "$@"
+	sim_exec "$dir" "$node" env "${FWD_ENV[@]}" LD_PRELOAD="$FWD_PRELOAD" "$@"
 }
 
 # sql_on DIR NODE DB SQL: the sqlite3 shell on NODE (preloaded) on DB of its mount.
@@ -79,7 +93,7 @@ test_errors_are_the_primarys() {
 	assert_contains "NOT NULL failure reported" "NOT NULL constraint failed: u.a" "$ERR"
 	capture sql_on "$d" node2 app.db "INSERT INTO nosuch VALUES (1);"
 	assert_contains "a missing table fails at prepare, locally" "no such table: nosuch" "$ERR"
-	capture sim_exec "$d" node2 env LD_PRELOAD="$FWD_LIB" "$E2E_PY" -c '
+	capture on "$d" node2 "$E2E_PY" -c '
 import os, sqlite3
 c = sqlite3.connect(os.environ["LITEFS_FWD_MOUNT"] + "/app.db", isolation_level=None)
 try:
@@ -157,7 +171,7 @@ test_without_litefs_output_is_identical() {
 	local dir out1 out2
 	dir=$(new_dir nolitefs)
 	local script="CREATE TABLE t(a UNIQUE, b); INSERT INTO t VALUES (1, 0.30000000000000004), (2, x'00ff'); INSERT INTO t VALUES (1, 2); SELECT a, b, typeof(b) FROM t; SELECT changes(), total_changes();"
-	capture env LITEFS_FWD_MOUNT="$dir/no-such-mount" LD_PRELOAD="$FWD_LIB" sqlite3 -batch "$dir/a.db" "$script"
+	capture env "${FWD_ENV[@]}" LITEFS_FWD_MOUNT="$dir/no-such-mount" LD_PRELOAD="$FWD_PRELOAD" sqlite3 -batch "$dir/a.db" "$script"
 	local rc1=$RC out1=$OUT err1=$ERR
 	capture env LITEFS_FWD_MOUNT="$dir/no-such-mount" sqlite3 -batch "$dir/b.db" "$script"
 	assert_eq "LiteFS absent: same exit status" "$RC" "$rc1"
@@ -197,6 +211,13 @@ rescue SQLite3::ConstraintException => e
 end' "$db"
 	assert_eq "ruby: insert, rowid, changes, and SQLite3::ConstraintException" \
 		$'rowid 2 changes 1\nSQLite3::ConstraintException: UNIQUE constraint failed: l.who' "$OUT"
+	if [[ ${E2E_SANITIZE:-} == *address* ]]; then
+		# ASan's own dlopen refuses RTLD_DEEPBIND before the interposer can drop it.
+		echo "# skip: php under AddressSanitizer (it refuses PHP's RTLD_DEEPBIND)"
+		capture node_sql "$d" node1 app.db "SELECT id, who FROM l ORDER BY id;"
+		assert_eq "every client's row is on the primary, once" $'1|tcl\n2|ruby' "$OUT"
+		return
+	fi
 	capture on "$d" node2 php -r '
 $db = new SQLite3($argv[1]);
 var_dump($db->exec("INSERT INTO l(who) VALUES (\"php\")"));

@@ -63,8 +63,8 @@ int role_get(struct role_view *out, bool fresh)
 	int saved = errno, rc = 0;
 
 	pthread_mutex_lock(&role_mu);
-	if (fresh || now - role_read_at_ms >= fwd_config.cache_ttl_ms ||
-	    role_read_at_ms == INT64_MIN) {
+	if (fresh || role_read_at_ms == INT64_MIN ||
+	    now - role_read_at_ms >= fwd_config.cache_ttl_ms) {
 		struct role_view v;
 
 		rc = role_read(&v);
