@@ -180,7 +180,9 @@ static int fwd_take_result(struct fwd_stmt *s, struct wire_msg *m, void *reply)
 	snprintf(msg, sizeof(msg), "%.*s", (int)r->errmsg.n, r->errmsg.p);
 	pthread_mutex_lock(&c->mu);
 	forward_set_error(c, r->xrc, msg);
-	if (r->rc == SQLITE_DONE && s->dml) {
+	/* changes() is the count of the last INSERT/UPDATE/DELETE to complete, failed or not
+	 * (a failed one leaves 0, as the primary reports) */
+	if (s->dml) {
 		c->fake_changes = true;
 		c->changes = r->changes;
 	}
@@ -192,7 +194,9 @@ static int fwd_take_result(struct fwd_stmt *s, struct wire_msg *m, void *reply)
 		c->ryw_txid = r->txid;
 	}
 	pthread_mutex_unlock(&c->mu);
-	s->rc = r->rc;
+	/* the extended code: forward_rc() narrows it unless the program asked for extended
+	 * result codes */
+	s->rc = r->rc == SQLITE_DONE || r->rc == SQLITE_ROW ? r->rc : r->xrc;
 	if (r->nrows && r->ncols) {
 		s->ncols = r->ncols;
 		s->nrows = r->nrows;
@@ -214,7 +218,7 @@ static int fwd_take_result(struct fwd_stmt *s, struct wire_msg *m, void *reply)
 	}
 	free(reply);
 	s->state = FS_DONE;
-	return forward_rc(c, r->rc);
+	return forward_rc(c, s->rc);
 }
 
 static int fwd_fail(struct fwd_stmt *s, int xrc, const char *msg)

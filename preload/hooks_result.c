@@ -61,7 +61,10 @@ int sqlite3_errcode(sqlite3 *db)
 
 	real_resolve();
 	c = result_fake_conn(db);
-	return c ? c->err_xrc & 0xff : real_sqlite.errcode(db);
+	if (!c)
+		return real_sqlite.errcode(db);
+	/* as SQLite: the extended code when the program turned extended result codes on */
+	return c->extended_codes ? c->err_xrc : c->err_xrc & 0xff;
 }
 
 int sqlite3_extended_errcode(sqlite3 *db)
@@ -107,6 +110,9 @@ int sqlite3_changes(sqlite3 *db)
 	return c && c->fake_changes ? (int)c->changes : real_sqlite.changes(db);
 }
 
+/* sqlite3_total_changes: libsqlite3 implements it by calling sqlite3_total_changes64
+ * through its exported symbol, which is ours: add the forwarded changes once, there. */
+
 sqlite3_int64 sqlite3_total_changes64(sqlite3 *db)
 {
 	struct fwd_conn *c;
@@ -118,9 +124,5 @@ sqlite3_int64 sqlite3_total_changes64(sqlite3 *db)
 
 int sqlite3_total_changes(sqlite3 *db)
 {
-	struct fwd_conn *c;
-
-	real_resolve();
-	c = result_conn(db);
-	return (int)(real_sqlite.total_changes(db) + (c ? c->total_changes_delta : 0));
+	return (int)sqlite3_total_changes64(db);
 }

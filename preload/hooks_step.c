@@ -80,11 +80,17 @@ int sqlite3_step(sqlite3_stmt *stmt)
 	return rc;
 }
 
-/* What reset and finalize return after a forwarded execution: its error, else OK. */
+/* What reset and finalize return after a forwarded execution: its error, else OK. Like
+ * SQLite's, they leave the connection's error state at that error, or clear it. */
 static int step_forwarded_rc(struct fwd_stmt *s)
 {
 	if (s->state == FS_DONE && s->rc != SQLITE_DONE && s->rc != SQLITE_ROW)
 		return forward_rc(s->conn, s->rc);
+	if (s->state != FS_IDLE) {
+		pthread_mutex_lock(&s->conn->mu);
+		forward_clear_error(s->conn);
+		pthread_mutex_unlock(&s->conn->mu);
+	}
 	return SQLITE_OK;
 }
 
