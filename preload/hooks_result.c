@@ -85,9 +85,11 @@ const char *sqlite3_errmsg(sqlite3 *db)
 	return c && c->err_msg ? c->err_msg : real_sqlite.errmsg(db);
 }
 
+/* Not subject to the re-entry guard: SQL functions such as changes() and total_changes()
+ * read these from inside SQLite's own step and must see what the program would. */
 static struct fwd_conn *result_conn(sqlite3 *db)
 {
-	if (guard_depth || !atomic_load_explicit(&state_nconns, memory_order_relaxed))
+	if (!atomic_load_explicit(&state_nconns, memory_order_relaxed))
 		return NULL;
 	return state_conn(db, false);
 }

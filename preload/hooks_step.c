@@ -39,6 +39,20 @@ static void step_local_prologue(sqlite3_stmt *stmt)
 	pthread_mutex_unlock(&c->mu);
 }
 
+/* Steps stmt in SQLite itself. What SQLite runs inside (user functions' statements, VACUUM's
+ * and schema statements, through its exported API) passes through the hooks untouched:
+ * those statements are never forwarded on their own. */
+static int step_real(sqlite3_stmt *stmt)
+{
+	int rc;
+
+	step_local_prologue(stmt);
+	guard_depth++;
+	rc = real_sqlite.step(stmt);
+	guard_depth--;
+	return rc;
+}
+
 int sqlite3_step(sqlite3_stmt *stmt)
 {
 	struct fwd_stmt *s;
@@ -46,20 +60,18 @@ int sqlite3_step(sqlite3_stmt *stmt)
 	int rc;
 
 	real_resolve();
-	s = step_lookup(stmt);
-	if (!s) {
-		step_local_prologue(stmt);
+	if (guard_depth)
 		return real_sqlite.step(stmt);
-	}
+	s = step_lookup(stmt);
+	if (!s)
+		return step_real(stmt);
 	if (s->state == FS_ROWS)
 		return forward_next_row(s);
 	if (s->state == FS_DONE)
 		state_stmt_clear_result(s); /* stepping a finished statement runs it again */
 	role_get(&role, false);
-	if (!role.replica) {
-		step_local_prologue(stmt);
-		return real_sqlite.step(stmt);
-	}
+	if (!role.replica)
+		return step_real(stmt);
 	if (!real_sqlite.get_autocommit(s->conn->db)) {
 		const char *msg = "litefs-fwd: this write is inside an explicit transaction on a "
 				  "LiteFS replica; forwarding transactions is not supported yet, so "
@@ -72,11 +84,8 @@ int sqlite3_step(sqlite3_stmt *stmt)
 		return SQLITE_READONLY;
 	}
 	rc = forward_step(s, role.endpoint);
-	if (rc == -1) {
-		/* the node became the primary meanwhile */
-		step_local_prologue(stmt);
-		return real_sqlite.step(stmt);
-	}
+	if (rc == -1) /* the node became the primary meanwhile */
+		return step_real(stmt);
 	return rc;
 }
 
