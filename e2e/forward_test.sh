@@ -250,6 +250,28 @@ test_connection_settings_travel() {
 	assert_eq "the primary holds exactly the accepted rows" $'43|allowed\n7|rowid' "$OUT"
 }
 
+test_no_forwarder_is_busy_and_nothing_sent() {
+	local d
+	fwd_cluster d down --db app.db || return
+	must "schema" node_sql "$d" node1 app.db "CREATE TABLE t(x);" || return
+	wait_same_pos "$d" app.db 5 node1 node2 || return
+	pkill -TERM -f "$FWD_BIN forwarder --listen tcp://$(node_addr "$d" node1):" 2>/dev/null
+	wait_for 5 _fwd_down "$d" node1 || { not_ok "the primary's forwarder stops"; return; }
+	local before
+	before=$(pos "$d" node1 app.db)
+	capture on "$d" node2 env LITEFS_FWD_TIMEOUT_MS=1000 sqlite3 -batch "$(node_path "$d" node2 app.db)" "INSERT INTO t VALUES (1);"
+	assert_ne "with no forwarder reachable the write fails" 0 "$RC"
+	assert_contains "as SQLITE_BUSY, saying nothing was sent" "no primary reachable; nothing was sent (5)" "$ERR"
+	assert_eq "nothing was written" "$before" "$(pos "$d" node1 app.db)"
+	bg_start "$d/node1-forwarder.again.log" "$LITEFS_SIM" exec "$d" node1 -- \
+		sh -c 'exec "$0" forwarder --listen "$LITEFS_FWD_LISTEN"' "$FWD_BIN"
+	wait_for 5 _fwd_listening "$d" || { not_ok "the forwarder comes back"; return; }
+	capture sql_on "$d" node2 app.db "INSERT INTO t VALUES (2); SELECT x FROM t;"
+	assert_eq "once it is back the same program's write succeeds" "2" "$OUT"
+}
+
+_fwd_down() { ! ss -ltn | grep -qF "$(node_addr "$1" "$2"):${E2E_FWD_PORT_OF[$1]} "; }
+
 E2E_TESTS=(
 	"test_sqlite3_shell_writes_on_a_replica delete"
 	"test_sqlite3_shell_writes_on_a_replica wal"
@@ -257,6 +279,7 @@ E2E_TESTS=(
 	test_python_autocommit_values_and_accessors
 	test_tcl_ruby_php_clients
 	test_connection_settings_travel
+	test_no_forwarder_is_busy_and_nothing_sent
 	test_explicit_transaction_is_refused
 	test_primary_runs_locally
 	test_replica_without_the_interposer_fails

@@ -7,6 +7,7 @@
 #include "server.h"
 
 #include <errno.h>
+#include <stdbool.h>
 #include <limits.h>
 #include <poll.h>
 #include <pthread.h>
@@ -47,6 +48,9 @@ struct fwd_server {
 	size_t max_message;
 	int linger_ms;
 	int64_t last_send_ms;     /* CLOCK_MONOTONIC; atomic */
+	int executing;            /* workers between receiving a request and replying; atomic */
+	bool stopping;            /* new requests are refused (not executed); atomic */
+	bool exiting;             /* workers end; atomic */
 };
 
 static int64_t server_now_ms(void)
@@ -72,7 +76,7 @@ static size_t server_ctrl_len(const void *ctrl)
 /* Receives one request without waiting, answers it and sends the reply. Returns 0 (a
  * request was handled, whatever came of it), -EAGAIN (another worker took it), or a
  * negative errno from nanomsg: -EBADF or -ETERM mean the socket is gone. */
-static int server_serve_one(struct server_worker *w)
+static int server_serve_one(struct server_worker *w, bool refuse)
 {
 	struct fwd_server *s = w->server;
 	_Alignas(max_align_t) unsigned char ctrl[SERVER_CTRL_SIZE];
@@ -85,17 +89,36 @@ static int server_serve_one(struct server_worker *w)
 	int n, rc;
 
 	memset(ctrl, 0, sizeof(ctrl));
+	/* counted from before the receive, so that stopping never misses a request taken */
+	if (!refuse)
+		__atomic_add_fetch(&s->executing, 1, __ATOMIC_ACQ_REL);
 	n = nn_recvmsg(s->sock, &hdr, NN_DONTWAIT);
-	if (n < 0)
-		return -nn_errno();
+	if (n < 0) {
+		rc = -nn_errno();
+		goto out_count;
+	}
 	ctrl_len = server_ctrl_len(ctrl);
 	if (!ctrl_len) {
 		/* Without its backtrace a reply cannot find its way back. */
 		fwd_log_warn("worker %d: request without a routable header dropped", w->index);
 		nn_freemsg(body);
-		return 0;
+		rc = 0;
+		goto out_count;
 	}
-	rc = fwd_request_handle(&w->req, body, (size_t)n, &reply);
+	if (refuse) {
+		/* Stopping: say so, so that the client knows nothing was executed and goes
+		 * elsewhere or retries, instead of waiting for an answer that never comes. */
+		struct wire_error e = {
+			.request_id = wire_peek_request_id(body, (size_t)n),
+			.code = ESHUTDOWN,
+			.message = {.p = "the forwarder is stopping; nothing was executed",
+				    .n = sizeof("the forwarder is stopping; nothing was executed") - 1},
+		};
+
+		rc = wire_encode_error(&reply, &e, s->max_message);
+	} else {
+		rc = fwd_request_handle(&w->req, body, (size_t)n, &reply);
+	}
 	nn_freemsg(body);
 	if (rc) {
 		/* Nothing to send: the client will resend, and be answered then. */
@@ -112,7 +135,11 @@ static int server_serve_one(struct server_worker *w)
 	else
 		__atomic_store_n(&s->last_send_ms, server_now_ms(), __ATOMIC_RELAXED);
 	wire_buf_free(&reply);
-	return 0;
+	rc = 0;
+out_count:
+	if (!refuse)
+		__atomic_sub_fetch(&s->executing, 1, __ATOMIC_ACQ_REL);
+	return rc;
 }
 
 static void *server_worker_main(void *arg)
@@ -126,22 +153,30 @@ static void *server_worker_main(void *arg)
 	int rc;
 
 	for (;;) {
-		rc = poll(pfd, 2, -1);
+		bool stopping = __atomic_load_n(&s->stopping, __ATOMIC_ACQUIRE);
+
+		if (__atomic_load_n(&s->exiting, __ATOMIC_ACQUIRE))
+			break;
+		/* stopping: only the socket, and a timeout to notice the end */
+		rc = stopping ? poll(pfd + 1, 1, 50) : poll(pfd, 2, -1);
 		if (rc < 0) {
 			if (errno == EINTR)
 				continue;
 			fwd_log_error("worker %d: poll: %s", w->index, strerror(errno));
 			break;
 		}
-		if (pfd[0].revents)
-			break;  /* stopping: take nothing new */
+		if (!stopping && pfd[0].revents) {
+			/* take nothing new: requests from now on are refused */
+			__atomic_store_n(&s->stopping, true, __ATOMIC_RELEASE);
+			continue;
+		}
 		if (pfd[1].revents & (POLLERR | POLLNVAL)) {
 			fwd_log_error("worker %d: socket descriptor failed", w->index);
 			break;
 		}
 		if (!(pfd[1].revents & POLLIN))
 			continue;
-		rc = server_serve_one(w);
+		rc = server_serve_one(w, stopping);
 		if (rc == -EBADF || rc == -ETERM)
 			break;
 		if (rc && rc != -EAGAIN && rc != -EINTR)
@@ -157,21 +192,32 @@ static void server_teardown(struct fwd_server *s)
 	uint64_t one = 1;
 	int64_t wait_ms;
 
+	__atomic_store_n(&s->stopping, true, __ATOMIC_RELEASE);
 	if (s->stop_fd >= 0 && write(s->stop_fd, &one, sizeof(one)) < 0)
 		fwd_log_error("cannot signal the workers: %s", strerror(errno));
+	/* The requests being executed are answered; newcomers are refused meanwhile. */
+	while (s->started && __atomic_load_n(&s->executing, __ATOMIC_ACQUIRE) > 0)
+		usleep(5000);
+	/* nn_close() drops replies still queued: give the last ones time to leave (at most
+	 * linger_ms), still refusing newcomers. */
+	if (s->sock >= 0 && s->started) {
+		int64_t until = server_now_ms() + s->linger_ms;
+
+		wait_ms = __atomic_load_n(&s->last_send_ms, __ATOMIC_RELAXED);
+		if (!wait_ms)
+			until = 0; /* nothing was ever sent */
+		else if (wait_ms + s->linger_ms < until)
+			until = wait_ms + s->linger_ms;
+		while (server_now_ms() < until)
+			usleep(10000);
+	}
+	__atomic_store_n(&s->exiting, true, __ATOMIC_RELEASE);
 	for (int i = 0; i < s->started; i++)
 		pthread_join(s->workers[i].thread, NULL);
 	for (int i = 0; i < s->nworkers; i++)
 		fwd_request_close(&s->workers[i].req);
-	if (s->sock >= 0) {
-		wait_ms = __atomic_load_n(&s->last_send_ms, __ATOMIC_RELAXED);
-		if (wait_ms) {
-			wait_ms += s->linger_ms - server_now_ms();
-			if (wait_ms > 0 && wait_ms <= s->linger_ms)
-				usleep((useconds_t)wait_ms * 1000);
-		}
+	if (s->sock >= 0)
 		nn_close(s->sock);
-	}
 	if (s->stop_fd >= 0)
 		close(s->stop_fd);
 	fwd_dedup_destroy(s->dedup);

@@ -238,7 +238,7 @@ int forward_step(struct fwd_stmt *s, const char *endpoint)
 	struct wire_buf buf = {0};
 	char ep[512];
 	int64_t deadline = fwd_now_ms() + fwd_config.timeout_ms;
-	bool ever_sent = false;
+	bool unknown = false; /* a request was sent and never answered: it may have run */
 	int rc, result;
 
 	if (s->bind_failed)
@@ -280,7 +280,8 @@ int forward_step(struct fwd_stmt *s, const char *endpoint)
 		}
 		rc = transport_request(t, buf.p, buf.len, &reply, &rlen, (int)left,
 				       fwd_config.max_message, &sent);
-		ever_sent |= sent != 0;
+		if (rc != 0 && sent)
+			unknown = true;
 		if (rc == 0) {
 			struct wire_msg m;
 
@@ -310,6 +311,19 @@ int forward_step(struct fwd_stmt *s, const char *endpoint)
 				usleep(20000);
 				continue;
 			}
+			if (m.type == WIRE_ERROR && m.u.error.code == ESHUTDOWN) {
+				/* that forwarder is stopping and ran nothing: ask again (it may
+				 * be back, or another node may have become the primary) */
+				struct role_view v;
+
+				wire_msg_free(&m);
+				free(reply);
+				role_get(&v, true);
+				if (v.replica)
+					snprintf(ep, sizeof(ep), "%s", v.endpoint);
+				usleep(50000);
+				continue;
+			}
 			if (m.type == WIRE_ERROR) {
 				char msg[600];
 
@@ -325,7 +339,7 @@ int forward_step(struct fwd_stmt *s, const char *endpoint)
 			continue;
 		}
 		log_info("forward to %s: %s (%s)", ep, strerror(-rc), sent ? "sent" : "not sent");
-		if (!ever_sent) {
+		if (!unknown) {
 			struct role_view v;
 
 			role_get(&v, true);
@@ -335,7 +349,7 @@ int forward_step(struct fwd_stmt *s, const char *endpoint)
 		usleep(50000);
 	}
 	wire_buf_free(&buf);
-	if (ever_sent)
+	if (unknown)
 		return fwd_fail(s, SQLITE_IOERR,
 				"litefs-fwd: the primary did not answer in time; the write may have been applied");
 	return fwd_fail(s, SQLITE_BUSY, "litefs-fwd: no primary reachable; nothing was sent");
