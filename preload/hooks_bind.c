@@ -53,51 +53,36 @@ static void bind_bytes(struct fwd_stmt *s, int i, uint8_t type, const void *p, u
 	bind_set(s, i, &v);
 }
 
-int sqlite3_bind_null(sqlite3_stmt *stmt, int i)
+/* Records a value that owns no bytes for parameter i, if stmt is tracked. */
+static void bind_record(sqlite3_stmt *stmt, int i, struct wire_value v)
 {
 	struct fwd_stmt *s = bind_lookup(stmt, i);
 
-	if (s) {
-		struct wire_value v = {.type = WIRE_NULL};
-
+	if (s)
 		bind_set(s, i, &v);
-	}
+}
+
+int sqlite3_bind_null(sqlite3_stmt *stmt, int i)
+{
+	bind_record(stmt, i, (struct wire_value){.type = WIRE_NULL});
 	return real_sqlite.bind_null(stmt, i);
 }
 
 int sqlite3_bind_int64(sqlite3_stmt *stmt, int i, sqlite3_int64 x)
 {
-	struct fwd_stmt *s = bind_lookup(stmt, i);
-
-	if (s) {
-		struct wire_value v = {.type = WIRE_INTEGER, .u.i = x};
-
-		bind_set(s, i, &v);
-	}
+	bind_record(stmt, i, (struct wire_value){.type = WIRE_INTEGER, .u.i = x});
 	return real_sqlite.bind_int64(stmt, i, x);
 }
 
 int sqlite3_bind_int(sqlite3_stmt *stmt, int i, int x)
 {
-	struct fwd_stmt *s = bind_lookup(stmt, i);
-
-	if (s) {
-		struct wire_value v = {.type = WIRE_INTEGER, .u.i = x};
-
-		bind_set(s, i, &v);
-	}
+	bind_record(stmt, i, (struct wire_value){.type = WIRE_INTEGER, .u.i = x});
 	return real_sqlite.bind_int(stmt, i, x);
 }
 
 int sqlite3_bind_double(sqlite3_stmt *stmt, int i, double x)
 {
-	struct fwd_stmt *s = bind_lookup(stmt, i);
-
-	if (s) {
-		struct wire_value v = {.type = WIRE_FLOAT, .u.f = x};
-
-		bind_set(s, i, &v);
-	}
+	bind_record(stmt, i, (struct wire_value){.type = WIRE_FLOAT, .u.f = x});
 	return real_sqlite.bind_double(stmt, i, x);
 }
 
@@ -181,25 +166,13 @@ int sqlite3_bind_blob64(sqlite3_stmt *stmt, int i, const void *p, sqlite3_uint64
 
 int sqlite3_bind_zeroblob(sqlite3_stmt *stmt, int i, int n)
 {
-	struct fwd_stmt *s = bind_lookup(stmt, i);
-
-	if (s) {
-		struct wire_value v = {.type = WIRE_ZEROBLOB, .u.zero = n > 0 ? (uint64_t)n : 0};
-
-		bind_set(s, i, &v);
-	}
+	bind_record(stmt, i, (struct wire_value){.type = WIRE_ZEROBLOB, .u.zero = n > 0 ? (uint64_t)n : 0});
 	return real_sqlite.bind_zeroblob(stmt, i, n);
 }
 
 int sqlite3_bind_zeroblob64(sqlite3_stmt *stmt, int i, sqlite3_uint64 n)
 {
-	struct fwd_stmt *s = bind_lookup(stmt, i);
-
-	if (s) {
-		struct wire_value v = {.type = WIRE_ZEROBLOB, .u.zero = n};
-
-		bind_set(s, i, &v);
-	}
+	bind_record(stmt, i, (struct wire_value){.type = WIRE_ZEROBLOB, .u.zero = n});
 	return real_sqlite.bind_zeroblob64(stmt, i, n);
 }
 
@@ -245,14 +218,8 @@ int sqlite3_bind_value(sqlite3_stmt *stmt, int i, const sqlite3_value *val)
 int sqlite3_bind_pointer(sqlite3_stmt *stmt, int i, void *p, const char *type,
 			 void (*d)(void *))
 {
-	struct fwd_stmt *s = bind_lookup(stmt, i);
-
-	if (s) {
-		/* a pointer binding is NULL to SQL; only extension functions can see it */
-		struct wire_value v = {.type = WIRE_NULL};
-
-		bind_set(s, i, &v);
-	}
+	/* a pointer binding is NULL to SQL; only extension functions can see it */
+	bind_record(stmt, i, (struct wire_value){.type = WIRE_NULL});
 	return real_sqlite.bind_pointer(stmt, i, p, type, d);
 }
 

@@ -135,13 +135,27 @@ static void state_conn_free(struct fwd_conn *c)
 	free(c);
 }
 
+/* Likewise for statements, misses included: a program stepping the same read statement in
+ * a loop looks it up once, not under the lock at every bind, step and reset. Any add or drop
+ * of a statement invalidates every thread's memory. */
+static atomic_uint state_stmt_gen;
+static __thread sqlite3_stmt *state_cached_stmt;
+static __thread struct fwd_stmt *state_cached_stmt_state;
+static __thread unsigned state_cached_stmt_gen;
+
 struct fwd_stmt *state_stmt(sqlite3_stmt *stmt)
 {
+	unsigned gen = atomic_load_explicit(&state_stmt_gen, memory_order_acquire);
 	struct fwd_stmt *s;
 
+	if (stmt == state_cached_stmt && gen == state_cached_stmt_gen)
+		return state_cached_stmt_state;
 	pthread_mutex_lock(&state_mu);
 	s = state_find(stmt_table, stmt);
 	pthread_mutex_unlock(&state_mu);
+	state_cached_stmt = stmt;
+	state_cached_stmt_state = s;
+	state_cached_stmt_gen = gen;
 	return s;
 }
 
@@ -163,6 +177,7 @@ struct fwd_stmt *state_stmt_add(sqlite3_stmt *stmt, struct fwd_conn *conn, const
 		}
 	}
 	pthread_mutex_lock(&state_mu);
+	atomic_fetch_add_explicit(&state_stmt_gen, 1, memory_order_release);
 	if (state_insert(stmt_table, stmt, s)) {
 		pthread_mutex_unlock(&state_mu);
 		free(s->params);
@@ -208,6 +223,7 @@ void state_stmt_drop(sqlite3_stmt *stmt)
 
 	pthread_mutex_lock(&state_mu);
 	s = state_remove(stmt_table, stmt);
+	atomic_fetch_add_explicit(&state_stmt_gen, 1, memory_order_release);
 	if (s) {
 		s->conn->refs--;
 		free_conn = s->conn->closed && s->conn->refs == 0;

@@ -491,76 +491,6 @@ static int rc_flush_all(struct repl_client *c)
 	return rc;
 }
 
-static int rc_handle_frame(struct repl_client *c, uint8_t type, const uint8_t *p, size_t len)
-{
-	struct sim_node *n = c->n;
-	char name[NAME_MAX + 1];
-	struct sim_db *db;
-	struct sim_txn t;
-	size_t nlen;
-	long r;
-	int rc;
-
-	if (type == 'H') {
-		rc = rc_flush_all(c);
-		pthread_mutex_lock(&n->mu);
-		n->last_sync_us = sim_now_us();
-		pthread_mutex_unlock(&n->mu);
-		return rc;
-	}
-	if (len < 2)
-		return -EPROTO;
-	nlen = (size_t)p[0] | (size_t)p[1] << 8;
-	if (nlen == 0 || nlen > NAME_MAX || 2 + nlen > len)
-		return -EPROTO;
-	memcpy(name, p + 2, nlen);
-	name[nlen] = '\0';
-	if (memchr(name, '/', nlen) || strlen(name) != nlen)
-		return -EPROTO;
-	db = sim_node_db(n, name, true);
-	if (!db)
-		return -EIO;
-	p += 2 + nlen;
-	len -= 2 + nlen;
-	if (type == 'R') {
-		struct rc_stage *st = rc_stage_find(c, db, true);
-
-		if (!st)
-			return -ENOMEM;
-		rc_stage_free(st);
-		st->db = db;
-		return 0;
-	}
-	if (type != 'T')
-		return -EPROTO;
-	r = sim_txn_decode(p, len, &t);
-	if (r <= 0 || (size_t)r != len)
-		return -EPROTO;
-	{
-		struct rc_stage *st = rc_stage_find(c, db, false);
-
-		if (st) {
-			rc = rc_stage_add(st, &t, p, len);
-			sim_txn_free(&t);
-			return rc;
-		}
-	}
-	pthread_mutex_lock(&db->mu);
-	rc = t.txid == db->log.count + 1 ? 0 : -EPROTO;
-	pthread_mutex_unlock(&db->mu);
-	if (!rc)
-		rc = sim_apply_txn(n, db, &t);
-	if (!rc) {
-		pthread_mutex_lock(&db->mu);
-		rc = sim_node_record_applied(n, db, &t);
-		pthread_mutex_unlock(&db->mu);
-	}
-	if (!rc)
-		sim_events_publish_tx(n, db->name, &t);
-	sim_txn_free(&t);
-	return rc;
-}
-
 /* Whether the frame at buf is a transaction of database name. */
 static bool rc_frame_is_txn_of(const uint8_t *buf, const char *name)
 {
@@ -648,6 +578,63 @@ out:
 		sim_txn_free(&txns[i]);
 	free(txns);
 	return rc;
+}
+
+static int rc_handle_frame(struct repl_client *c, uint8_t type, const uint8_t *p, size_t len)
+{
+	struct sim_node *n = c->n;
+	char name[NAME_MAX + 1];
+	struct sim_db *db;
+	struct sim_txn t;
+	size_t nlen;
+	long r;
+	int rc;
+
+	if (type == 'H') {
+		rc = rc_flush_all(c);
+		pthread_mutex_lock(&n->mu);
+		n->last_sync_us = sim_now_us();
+		pthread_mutex_unlock(&n->mu);
+		return rc;
+	}
+	if (len < 2)
+		return -EPROTO;
+	nlen = (size_t)p[0] | (size_t)p[1] << 8;
+	if (nlen == 0 || nlen > NAME_MAX || 2 + nlen > len)
+		return -EPROTO;
+	memcpy(name, p + 2, nlen);
+	name[nlen] = '\0';
+	if (memchr(name, '/', nlen) || strlen(name) != nlen)
+		return -EPROTO;
+	db = sim_node_db(n, name, true);
+	if (!db)
+		return -EIO;
+	p += 2 + nlen;
+	len -= 2 + nlen;
+	if (type == 'R') {
+		struct rc_stage *st = rc_stage_find(c, db, true);
+
+		if (!st)
+			return -ENOMEM;
+		rc_stage_free(st);
+		st->db = db;
+		return 0;
+	}
+	if (type != 'T')
+		return -EPROTO;
+	{
+		struct rc_stage *st = rc_stage_find(c, db, false);
+		const uint8_t *frame = p - 2 - nlen - FRAME_HDR;
+
+		if (!st) /* applied at once (rc_write batches consecutive ones) */
+			return rc_apply_batch(c, db, &frame, 1);
+		r = sim_txn_decode(p, len, &t);
+		if (r <= 0 || (size_t)r != len)
+			return -EPROTO;
+		rc = rc_stage_add(st, &t, p, len);
+		sim_txn_free(&t);
+		return rc;
+	}
 }
 
 static size_t rc_write(char *data, size_t size, size_t nmemb, void *cls)
