@@ -3,6 +3,10 @@
  *   bench reads DB N      N point SELECTs by key (prepare once, step/reset); ns per query
  *   bench writes DB N     N autocommit INSERTs; p50 and p99 latency in microseconds
  *   bench rtt N           N bare nanomsg REQ/REP round trips of 64 bytes on loopback TCP
+ *   bench side LOCAL FWD N
+ *                         N rounds of: an INSERT into LOCAL, an INSERT into FWD and a bare
+ *                         round trip, in turn, so that all three see the same load; p50 and
+ *                         p99 of each in microseconds
  * Prints one line "name value [value]" for run.sh to collect. */
 #include <nanomsg/nn.h>
 #include <nanomsg/reqrep.h>
@@ -134,14 +138,104 @@ static int bench_rtt(long n)
 	return 0;
 }
 
+struct bench_ins {
+	sqlite3 *db;
+	sqlite3_stmt *st;
+};
+
+static int bench_ins_open(struct bench_ins *b, const char *path)
+{
+	if (sqlite3_open(path, &b->db) != SQLITE_OK)
+		return -1;
+	sqlite3_busy_timeout(b->db, 5000);
+	if (sqlite3_prepare_v2(b->db, "INSERT INTO w(v) VALUES (?)", -1, &b->st, NULL) != SQLITE_OK) {
+		fprintf(stderr, "prepare %s: %s\n", path, sqlite3_errmsg(b->db));
+		return -1;
+	}
+	return 0;
+}
+
+/* One INSERT; its latency in ns, or -1. */
+static int64_t bench_ins_one(struct bench_ins *b, long i)
+{
+	int64_t t0 = bench_now_ns();
+	int rc;
+
+	sqlite3_bind_int64(b->st, 1, i);
+	rc = sqlite3_step(b->st);
+	sqlite3_reset(b->st);
+	if (rc != SQLITE_DONE) {
+		fprintf(stderr, "insert: %s\n", sqlite3_errmsg(b->db));
+		return -1;
+	}
+	return bench_now_ns() - t0;
+}
+
+static void bench_ins_close(struct bench_ins *b)
+{
+	sqlite3_finalize(b->st);
+	sqlite3_close(b->db);
+}
+
+static int bench_side(const char *local, const char *fwd, long n)
+{
+	const char *url = "tcp://127.0.0.1:20298";
+	int64_t *lat = calloc((size_t)n * 3, sizeof(*lat));
+	int rep = nn_socket(AF_SP, NN_REP), req = nn_socket(AF_SP, NN_REQ);
+	struct bench_ins l, f;
+	char buf[64] = {0}, in[64];
+	pthread_t t;
+
+	if (!lat || rep < 0 || req < 0 || nn_bind(rep, url) < 0 || nn_connect(req, url) < 0 ||
+	    bench_ins_open(&l, local) || bench_ins_open(&f, fwd))
+		return 1;
+	pthread_create(&t, NULL, bench_rep, &rep);
+	for (long i = 0; i < n; i++) {
+		for (int k = 0; k < 3; k++) {
+			int which = (int)((i + k) % 3);
+			int64_t t0 = bench_now_ns(), d;
+
+			if (which == 0) {
+				d = bench_ins_one(&l, i);
+			} else if (which == 1) {
+				d = bench_ins_one(&f, i);
+			} else {
+				if (nn_send(req, buf, sizeof(buf), 0) < 0 ||
+				    nn_recv(req, in, sizeof(in), 0) < 0)
+					return 1;
+				d = bench_now_ns() - t0;
+			}
+			if (d < 0)
+				return 1;
+			lat[(size_t)which * (size_t)n + (size_t)i] = d;
+		}
+	}
+	printf("side");
+	for (int k = 0; k < 3; k++) {
+		int64_t *a = lat + (size_t)k * (size_t)n;
+
+		qsort(a, (size_t)n, sizeof(*a), bench_cmp);
+		printf(" %.1f %.1f", a[n / 2] / 1000.0, a[(n * 99) / 100] / 1000.0);
+	}
+	printf("\n");
+	bench_ins_close(&f);
+	bench_ins_close(&l);
+	nn_term();
+	pthread_join(t, NULL);
+	free(lat);
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	if (argc == 4 && !strcmp(argv[1], "reads"))
 		return bench_reads(argv[2], atol(argv[3]));
 	if (argc == 4 && !strcmp(argv[1], "writes"))
 		return bench_writes(argv[2], atol(argv[3]));
+	if (argc == 5 && !strcmp(argv[1], "side"))
+		return bench_side(argv[2], argv[3], atol(argv[4]));
 	if (argc == 3 && !strcmp(argv[1], "rtt"))
 		return bench_rtt(atol(argv[2]));
-	fprintf(stderr, "usage: bench reads DB N | writes DB N | rtt N\n");
+	fprintf(stderr, "usage: bench reads DB N | writes DB N | rtt N | side LOCAL FWD N\n");
 	return 2;
 }

@@ -38,6 +38,12 @@ const char fwd_config_usage[] =
 	"  --max-message BYTES   largest request or reply, " CONFIG_STR(FWD_MIN_MESSAGE) " to "
 	CONFIG_STR(FWD_MAX_MESSAGE) "\n"
 	"                        (LITEFS_FWD_MAX_MESSAGE, default 268435456)\n"
+	"  --role-ttl MS         how long the role read from MOUNT/.primary is trusted;\n"
+	"                        it is read again at once when a statement fails or\n"
+	"                        writes nothing, and before a request is refused; 0\n"
+	"                        reads it for every request\n"
+	"                        (LITEFS_FWD_CACHE_TTL_MS, default "
+	CONFIG_STR(FWD_DEFAULT_ROLE_TTL_MS) ")\n"
 	"  --log-level LEVEL     error, warn, info or debug (default info)\n"
 	"  -h, --help            show this help\n";
 
@@ -98,6 +104,14 @@ static int config_set_option(struct fwd_config *c, int opt, const char *val, con
 		}
 		c->max_message = (size_t)v;
 		return 0;
+	case 't':
+		if (config_parse_number(val, 0, FWD_MAX_ROLE_TTL_MS, &v)) {
+			snprintf(err, errlen, "%s wants 0 to %d milliseconds, not '%s'", what,
+				 FWD_MAX_ROLE_TTL_MS, val);
+			return -EINVAL;
+		}
+		c->role_ttl_ms = (int)v;
+		return 0;
 	case 'g':
 		if (fwd_log_parse_level(val, &level)) {
 			snprintf(err, errlen, "%s wants error, warn, info or debug, not '%s'", what,
@@ -119,6 +133,7 @@ int fwd_config_parse(struct fwd_config *c, int argc, char **argv, char *err, siz
 		{ "mount", required_argument, NULL, 'm' },
 		{ "workers", required_argument, NULL, 'w' },
 		{ "max-message", required_argument, NULL, 'x' },
+		{ "role-ttl", required_argument, NULL, 't' },
 		{ "log-level", required_argument, NULL, 'g' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
@@ -132,6 +147,7 @@ int fwd_config_parse(struct fwd_config *c, int argc, char **argv, char *err, siz
 		{ 'm', "LITEFS_FWD_MOUNT" },
 		{ 'w', "LITEFS_FWD_WORKERS" },
 		{ 'x', "LITEFS_FWD_MAX_MESSAGE" },
+		{ 't', "LITEFS_FWD_CACHE_TTL_MS" },
 	};
 	char what[64];
 	int opt, rc;
@@ -141,6 +157,7 @@ int fwd_config_parse(struct fwd_config *c, int argc, char **argv, char *err, siz
 	c->mount = FWD_DEFAULT_MOUNT;
 	c->workers = FWD_DEFAULT_WORKERS;
 	c->max_message = WIRE_DEFAULT_MAX_MESSAGE;
+	c->role_ttl_ms = FWD_DEFAULT_ROLE_TTL_MS;
 	c->log_level = FWD_LOG_INFO;
 	err[0] = '\0';
 
@@ -170,7 +187,8 @@ int fwd_config_parse(struct fwd_config *c, int argc, char **argv, char *err, siz
 		default:
 			snprintf(what, sizeof(what), "--%s",
 				 opt == 'l' ? "listen" : opt == 'm' ? "mount" :
-				 opt == 'w' ? "workers" : opt == 'x' ? "max-message" : "log-level");
+				 opt == 'w' ? "workers" : opt == 'x' ? "max-message" :
+				 opt == 't' ? "role-ttl" : "log-level");
 			rc = config_set_option(c, opt, optarg, what, err, errlen);
 			if (rc)
 				return rc;

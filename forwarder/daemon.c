@@ -46,6 +46,7 @@ int fwd_daemon_main(int argc, char **argv)
 		.listen = c.listen,
 		.mount = c.mount,
 		.workers = c.workers,
+		.role_ttl_ms = c.role_ttl_ms,
 		.max_message = c.max_message,
 	};
 	rc = fwd_server_start(&opts, &server);

@@ -9,6 +9,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <pthread.h>
 #include <sqlite3.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -23,10 +24,31 @@
 #define EXEC_POS_SIZE 34
 /* Room for the fixed fields of a RESULT, on top of its message and cells. */
 #define EXEC_RESULT_OVERHEAD 128u
+/* Prepared statements kept per connection, by the exact text of the request: programs
+ * send the same few statements again and again. */
+#define EXEC_STMT_CACHE 16
 
+/* A prepared statement kept for the next request with the same text: reset, its
+ * parameters cleared. */
+struct exec_cached_stmt {
+	sqlite3_stmt *stmt;  /* NULL: free slot */
+	char *sql;           /* the request's text, owned */
+	size_t len;
+	uint64_t used;       /* the connection's use count when last taken */
+};
+
+/* One database's connection, shared by every worker: statements on one database are
+ * serialised here rather than inside SQLite, whose busy handler sleeps instead of waking
+ * when the lock frees, and one connection keeps its page cache, which another
+ * connection's commit would throw away. */
 struct fwd_exec_conn {
 	struct fwd_exec_conn *next;
+	pthread_mutex_t run_lock;  /* held while a statement runs on db */
+	int users;           /* workers holding a reference; under fwd_exec.lock */
+	bool dropped;        /* out of the list; freed by the last user */
 	sqlite3 *db;
+	struct exec_cached_stmt stmts[EXEC_STMT_CACHE];  /* under run_lock */
+	uint64_t uses;
 	int pos_fd;          /* <mount>/<db>-pos, -1 until it could be opened */
 	size_t name_len;
 	char name[];         /* NUL-terminated */
@@ -87,35 +109,104 @@ static int exec_path(const struct fwd_exec *x, const char *name, const char *suf
 	return n < 0 || (size_t)n >= size ? -ENAMETOOLONG : 0;
 }
 
+/* Takes the statement prepared from sql[0..len) out of c's cache: NULL when there is none.
+ * Caller holds c->run_lock. */
+static sqlite3_stmt *exec_stmt_take(struct fwd_exec_conn *c, const char *sql, size_t len)
+{
+	c->uses++;
+	for (int i = 0; i < EXEC_STMT_CACHE; i++) {
+		struct exec_cached_stmt *e = &c->stmts[i];
+		sqlite3_stmt *stmt = e->stmt;
+
+		if (stmt && e->len == len && !memcmp(e->sql, sql, len)) {
+			free(e->sql);
+			memset(e, 0, sizeof(*e));
+			return stmt;
+		}
+	}
+	return NULL;
+}
+
+/* Puts stmt, prepared from sql[0..len), back into c's cache, reset and with its
+ * parameters cleared, in place of the least recently used one; or finalizes it when no
+ * copy of the text can be made. Caller holds c->run_lock. */
+static void exec_stmt_give(struct fwd_exec_conn *c, sqlite3_stmt *stmt, const char *sql,
+			   size_t len)
+{
+	struct exec_cached_stmt *slot = &c->stmts[0];
+	char *copy = malloc(len ? len : 1);
+
+	sqlite3_reset(stmt);
+	sqlite3_clear_bindings(stmt);
+	if (!copy) {
+		sqlite3_finalize(stmt);
+		return;
+	}
+	memcpy(copy, sql, len);
+	for (int i = 0; i < EXEC_STMT_CACHE && slot->stmt; i++)
+		if (!c->stmts[i].stmt || c->stmts[i].used < slot->used)
+			slot = &c->stmts[i];
+	if (slot->stmt) {
+		sqlite3_finalize(slot->stmt);
+		free(slot->sql);
+	}
+	*slot = (struct exec_cached_stmt){ .stmt = stmt, .sql = copy, .len = len,
+					   .used = c->uses };
+}
+
 static void exec_conn_free(struct fwd_exec_conn *c)
 {
+	for (int i = 0; i < EXEC_STMT_CACHE; i++) {
+		sqlite3_finalize(c->stmts[i].stmt);
+		free(c->stmts[i].sql);
+	}
 	if (c->pos_fd >= 0)
 		close(c->pos_fd);
 	/* Every statement is finalized by then: the handle closes for real. */
 	sqlite3_close_v2(c->db);
+	pthread_mutex_destroy(&c->run_lock);
 	free(c);
 }
 
-/* Finds the connection to the database name[0..len), opening it when there is none, and
- * moves it to the front of x->conns. Returns 0 with *out set; -ENOMEM or -ENAMETOOLONG;
- * or -EIO when SQLite could not open the database (its rc, extended rc and message are
- * then in o). */
-static int exec_conn_get(struct fwd_exec *x, const struct wire_str *name,
-			 struct fwd_exec_conn **out, struct exec_outcome *o)
+/* Unlinks c from x->conns. Caller holds x->lock. */
+static void exec_conn_unlink(struct fwd_exec *x, struct fwd_exec_conn *c)
 {
-	struct fwd_exec_conn **pp, *c;
+	for (struct fwd_exec_conn **pp = &x->conns; *pp; pp = &(*pp)->next) {
+		if (*pp == c) {
+			*pp = c->next;
+			x->nconns--;
+			return;
+		}
+	}
+}
+
+/* Closes the least recently used connection nobody holds, when x has more than
+ * FWD_EXEC_MAX_CONNS. Caller holds x->lock. */
+static void exec_conn_evict(struct fwd_exec *x)
+{
+	struct fwd_exec_conn *c, *victim = NULL;
+
+	if (x->nconns <= FWD_EXEC_MAX_CONNS)
+		return;
+	for (c = x->conns; c; c = c->next)
+		if (!c->users)
+			victim = c;
+	if (victim) {
+		exec_conn_unlink(x, victim);
+		exec_conn_free(victim);
+	}
+}
+
+/* Opens a connection to <mount>/<name>, not yet in x. Returns 0 with *out set; -ENOMEM or
+ * -ENAMETOOLONG; or -EIO when SQLite could not open the database (its rc, extended rc
+ * and message are then in o). */
+static int exec_conn_open(struct fwd_exec *x, const struct wire_str *name,
+			  struct fwd_exec_conn **out, struct exec_outcome *o)
+{
+	struct fwd_exec_conn *c;
 	char path[PATH_MAX];
 	int rc;
 
-	for (pp = &x->conns; (c = *pp); pp = &c->next) {
-		if (c->name_len == name->n && !memcmp(c->name, name->p, name->n)) {
-			*pp = c->next;
-			c->next = x->conns;
-			x->conns = c;
-			*out = c;
-			return 0;
-		}
-	}
 	c = calloc(1, sizeof(*c) + name->n + 1);
 	if (!c)
 		return -ENOMEM;
@@ -137,18 +228,7 @@ static int exec_conn_get(struct fwd_exec *x, const struct wire_str *name,
 	/* Statements of the program reach only its database in the mount: no ATTACH of
 	 * arbitrary files of this node on behalf of a remote client. */
 	sqlite3_limit(c->db, SQLITE_LIMIT_ATTACHED, 0);
-	if (x->nconns >= FWD_EXEC_MAX_CONNS) {
-		struct fwd_exec_conn **last = &x->conns;
-
-		while ((*last)->next)
-			last = &(*last)->next;
-		exec_conn_free(*last);
-		*last = NULL;
-		x->nconns--;
-	}
-	c->next = x->conns;
-	x->conns = c;
-	x->nconns++;
+	pthread_mutex_init(&c->run_lock, NULL);
 	fwd_log_debug("opened %s", path);
 	*out = c;
 	return 0;
@@ -160,31 +240,101 @@ fail_path:
 	return rc;
 }
 
+/* Finds the connection to the database name, opening it when there is none, and takes a
+ * reference to it (given back by exec_conn_put()). Returns as exec_conn_open(). */
+static int exec_conn_get(struct fwd_exec *x, const struct wire_str *name,
+			 struct fwd_exec_conn **out, struct exec_outcome *o)
+{
+	struct fwd_exec_conn **pp, *c;
+	int rc = 0;
+
+	/* Held while a connection opens, which SQLite does without reading the file. */
+	pthread_mutex_lock(&x->lock);
+	for (pp = &x->conns; (c = *pp); pp = &c->next) {
+		if (c->name_len == name->n && !memcmp(c->name, name->p, name->n)) {
+			*pp = c->next;
+			break;
+		}
+	}
+	if (c) {
+		c->next = x->conns;
+		x->conns = c;
+	} else {
+		rc = exec_conn_open(x, name, &c, o);
+		if (rc)
+			goto out;
+		c->next = x->conns;
+		x->conns = c;
+		x->nconns++;
+		exec_conn_evict(x);
+	}
+	c->users++;
+	*out = c;
+out:
+	pthread_mutex_unlock(&x->lock);
+	return rc;
+}
+
+/* Gives back a reference taken by exec_conn_get(); the last one frees a dropped
+ * connection. */
+static void exec_conn_put(struct fwd_exec *x, struct fwd_exec_conn *c)
+{
+	bool free_it;
+
+	pthread_mutex_lock(&x->lock);
+	free_it = --c->users == 0 && c->dropped;
+	pthread_mutex_unlock(&x->lock);
+	if (free_it)
+		exec_conn_free(c);
+}
+
+/* Takes c out of x after a failure that may have left state on it: nobody gets it any
+ * more, and the last reference closes it. */
+static void exec_conn_drop(struct fwd_exec *x, struct fwd_exec_conn *c)
+{
+	pthread_mutex_lock(&x->lock);
+	if (!c->dropped) {
+		exec_conn_unlink(x, c);
+		c->dropped = true;
+	}
+	pthread_mutex_unlock(&x->lock);
+}
+
 int fwd_exec_init(struct fwd_exec *x, const char *mount)
 {
 	memset(x, 0, sizeof(*x));
 	x->mount = strdup(mount);
-	return x->mount ? 0 : -ENOMEM;
+	if (!x->mount)
+		return -ENOMEM;
+	pthread_mutex_init(&x->lock, NULL);
+	return 0;
 }
 
 void fwd_exec_close(struct fwd_exec *x)
 {
 	struct fwd_exec_conn *c, *next;
 
+	if (!x->mount)
+		return;
 	for (c = x->conns; c; c = next) {
 		next = c->next;
 		exec_conn_free(c);
 	}
+	pthread_mutex_destroy(&x->lock);
 	free(x->mount);
 	memset(x, 0, sizeof(*x));
 }
 
 struct sqlite3 *fwd_exec_handle(struct fwd_exec *x, const char *name)
 {
-	for (struct fwd_exec_conn *c = x->conns; c; c = c->next)
+	struct sqlite3 *db = NULL;
+
+	pthread_mutex_lock(&x->lock);
+	for (struct fwd_exec_conn *c = x->conns; c && !db; c = c->next)
 		if (!strcmp(c->name, name))
-			return c->db;
-	return NULL;
+			db = c->db;
+	pthread_mutex_unlock(&x->lock);
+	return db;
 }
 
 static int exec_hex_digit(char ch)
@@ -437,16 +587,16 @@ static int exec_encode_result(struct exec_outcome *o, size_t max, struct wire_bu
 }
 
 /* Steps stmt to its end on connection c, collecting its rows, and fills o with what the
- * program would observe. Caller has bound the parameters. Finalizes stmt. */
-static void exec_step(struct fwd_exec *x, struct fwd_exec_conn *c, sqlite3_stmt *stmt,
+ * program would observe. Caller has bound the parameters and resets stmt. Returns true
+ * when the statement committed pages (to the database file, or to the WAL): SQLite counts
+ * them per connection, without any I/O to find out. */
+static bool exec_step(struct fwd_exec *x, struct fwd_exec_conn *c, sqlite3_stmt *stmt,
 		      const struct wire_exec *req, size_t max, struct exec_outcome *o)
 {
 	sqlite3 *db = c->db;
 	sqlite3_int64 total_before, rowid_after;
-	int ncols, rc;
+	int ncols, rc, pages = 0, unused;
 
-	ncols = sqlite3_column_count(stmt);
-	o->res.ncols = (uint32_t)ncols;
 	total_before = sqlite3_total_changes64(db);
 	/* The statement runs with the program's own last_insert_rowid: it may read it, and a
 	 * different value afterwards means the statement inserted (an insert that lands on the
@@ -456,19 +606,30 @@ static void exec_step(struct fwd_exec *x, struct fwd_exec_conn *c, sqlite3_stmt 
 			  (req->conn_flags & WIRE_CONN_FOREIGN_KEYS) ? 1 : 0, (int *)NULL);
 	sqlite3_db_config(db, SQLITE_DBCONFIG_ENABLE_TRIGGER,
 			  (req->conn_flags & WIRE_CONN_NO_TRIGGERS) ? 0 : 1, (int *)NULL);
-	while ((rc = sqlite3_step(stmt)) == SQLITE_ROW)
+	sqlite3_db_status(db, SQLITE_DBSTATUS_CACHE_WRITE, &pages, &unused, 1);
+	/* Columns counted once stepped: a statement kept from an earlier request is prepared
+	 * again by its first step when the schema changed since. */
+	while ((rc = sqlite3_step(stmt)) == SQLITE_ROW) {
+		ncols = sqlite3_column_count(stmt);
+		o->res.ncols = (uint32_t)ncols;
 		exec_collect_row(o, stmt, ncols, max);
+	}
+	o->res.ncols = (uint32_t)sqlite3_column_count(stmt);
+	sqlite3_db_status(db, SQLITE_DBSTATUS_CACHE_WRITE, &pages, &unused, 1);
 	if (exec_outcome_take_error(o, db, rc))
 		o->drop = SQLITE_NOMEM;
 	o->res.changes = sqlite3_changes64(db);
 	o->res.total_changes_delta = sqlite3_total_changes64(db) - total_before;
 	rowid_after = sqlite3_last_insert_rowid(db);
-	sqlite3_finalize(stmt);
+	sqlite3_reset(stmt);
 	if (rowid_after != req->last_insert_rowid) {
 		o->res.flags |= WIRE_RESULT_ROWID;
 		o->res.last_insert_rowid = rowid_after;
 	}
 	o->res.txid = exec_read_txid(x, c);
+	/* A constraint failure under ON CONFLICT FAIL keeps, and commits, the rows changed
+	 * before it; any other failure wrote nothing that stays. */
+	return pages > 0 && (rc == SQLITE_DONE || (rc & 0xff) == SQLITE_CONSTRAINT);
 }
 
 /* Ends a transaction the statement left open (BEGIN, SAVEPOINT) so the connection can
@@ -482,33 +643,20 @@ static int exec_rollback(sqlite3 *db)
 	return sqlite3_get_autocommit(db) ? 0 : -EIO;
 }
 
-/* Closes and forgets connection c of x: after a failure that may have left state on it. */
-static void exec_conn_drop(struct fwd_exec *x, struct fwd_exec_conn *c)
-{
-	struct fwd_exec_conn **pp;
-
-	for (pp = &x->conns; *pp; pp = &(*pp)->next) {
-		if (*pp == c) {
-			*pp = c->next;
-			x->nconns--;
-			exec_conn_free(c);
-			return;
-		}
-	}
-}
-
 int fwd_exec_run(struct fwd_exec *x, const struct wire_exec *req, size_t max,
-		 struct wire_buf *out, bool *executed)
+		 struct wire_buf *out, bool *executed, bool *wrote)
 {
 	struct exec_outcome o;
 	struct fwd_exec_conn *c;
 	sqlite3_stmt *stmt = NULL;
 	const char *sql = req->sql.n ? req->sql.p : exec_empty, *tail = NULL;
 	uint64_t id = req->request_id;
+	bool have_result = false;  /* o holds the reply */
 	uint32_t bad = 0;
 	int rc;
 
 	*executed = false;
+	*wrote = false;
 	memset(&o, 0, sizeof(o));
 	o.res.request_id = id;
 	if (req->sql.n >= INT_MAX)
@@ -518,22 +666,27 @@ int fwd_exec_run(struct fwd_exec *x, const struct wire_exec *req, size_t max,
 		goto encode;  /* SQLite's reason for not opening it */
 	if (rc)
 		goto out;
+	pthread_mutex_lock(&c->run_lock);
 	sqlite3_busy_timeout(c->db, req->busy_timeout_ms > 0 ? req->busy_timeout_ms : 0);
 
-	rc = sqlite3_prepare_v2(c->db, sql, (int)req->sql.n, &stmt, &tail);
-	if (rc != SQLITE_OK) {
-		rc = exec_outcome_take_error(&o, c->db, rc);
-		if (rc)
-			goto out;
-		goto encode;
-	}
+	stmt = exec_stmt_take(c, sql, req->sql.n);
 	if (!stmt) {
-		rc = fwd_reply_error(out, max, id, EINVAL, "empty statement");
-		goto out;
-	}
-	if (!exec_tail_is_blank(tail, sql + req->sql.n)) {
-		rc = fwd_reply_error(out, max, id, EINVAL, "one statement per request");
-		goto out;
+		rc = sqlite3_prepare_v2(c->db, sql, (int)req->sql.n, &stmt, &tail);
+		if (rc != SQLITE_OK) {
+			rc = exec_outcome_take_error(&o, c->db, rc);
+			have_result = true;
+			goto release;
+		}
+		if (!stmt) {
+			rc = fwd_reply_error(out, max, id, EINVAL, "empty statement");
+			goto release;
+		}
+		if (!exec_tail_is_blank(tail, sql + req->sql.n)) {
+			rc = fwd_reply_error(out, max, id, EINVAL, "one statement per request");
+			sqlite3_finalize(stmt);
+			stmt = NULL;
+			goto release;
+		}
 	}
 	rc = exec_bind(stmt, req, &bad);
 	if (rc != SQLITE_OK) {
@@ -542,15 +695,18 @@ int fwd_exec_run(struct fwd_exec *x, const struct wire_exec *req, size_t max,
 				     "parameter %u: %s", bad,
 				     rc == SQLITE_MISMATCH ? "unknown value type" :
 				     sqlite3_errstr(rc));
-		goto out;
+		goto release;
 	}
 
 	*executed = true;
-	exec_step(x, c, stmt, req, max, &o);
-	stmt = NULL;
+	*wrote = exec_step(x, c, stmt, req, max, &o);
+	rc = 0;
+	have_result = true;
 	if (!sqlite3_get_autocommit(c->db)) {
 		/* Transactions over the channel are not there yet: undo and refuse. */
 		*executed = false;
+		*wrote = false;
+		have_result = false;
 		if (exec_rollback(c->db)) {
 			fwd_log_error("%s: transaction stays open after ROLLBACK; closing",
 				      c->name);
@@ -558,13 +714,18 @@ int fwd_exec_run(struct fwd_exec *x, const struct wire_exec *req, size_t max,
 		}
 		rc = fwd_reply_error(out, max, id, ENOTSUP,
 				     "transactions cannot be forwarded; rolled back");
-		goto out;
 	}
 
+release:
+	if (stmt)
+		exec_stmt_give(c, stmt, sql, req->sql.n);
+	pthread_mutex_unlock(&c->run_lock);
+	exec_conn_put(x, c);
+	if (rc || !have_result)
+		goto out;
 encode:
 	rc = exec_encode_result(&o, max, out);
 out:
-	sqlite3_finalize(stmt);
 	exec_outcome_free(&o);
 	return rc;
 }

@@ -3,19 +3,23 @@
 #ifndef FWD_EXEC_H
 #define FWD_EXEC_H
 
+#include <pthread.h>
 #include <stdbool.h>
 #include <stddef.h>
 
 #include "wire.h"
 
-/* Connections one struct fwd_exec keeps open; the least recently used goes beyond it. */
+/* Connections one struct fwd_exec keeps open; the least recently used one that no worker
+ * holds goes beyond it. */
 #define FWD_EXEC_MAX_CONNS 64
 
 struct fwd_exec_conn;
 
-/* The connections of one worker: one per database, opened on first use and kept. Used by
- * one thread at a time (no locking inside). */
+/* The connections of the forwarder, shared by its workers: one per database, opened on
+ * first use and kept. Statements on one database run one at a time, on its connection;
+ * statements on different databases run at once. Thread-safe. */
 struct fwd_exec {
+	pthread_mutex_t lock;         /* guards conns and nconns */
 	char *mount;
 	struct fwd_exec_conn *conns;  /* most recently used first */
 	size_t nconns;
@@ -23,7 +27,8 @@ struct fwd_exec {
 
 /* Prepares x for databases in mount (copied). Returns 0 or -ENOMEM. */
 int fwd_exec_init(struct fwd_exec *x, const char *mount);
-/* Closes every connection of x and frees it. */
+/* Closes every connection of x and frees it; no fwd_exec_run() may be running. Does
+ * nothing to an x never initialised or already closed (zeroed). */
 void fwd_exec_close(struct fwd_exec *x);
 
 /* Executes req, whose database name has passed fwd_dbname_check(), on <mount>/<db> and
@@ -36,11 +41,14 @@ void fwd_exec_close(struct fwd_exec *x);
  *     bound, an empty statement, a statement that left a transaction open, which is rolled
  *     back).
  * The connection is in autocommit mode again on return, with its last_insert_rowid as
- * the statement left it (or as it was before, when the statement set none). Returns 0, or
- * -ENOMEM / -EMSGSIZE when no reply could be made (out unchanged; *executed still says
- * whether the statement ran). */
+ * the statement left it (or as it was before, when the statement set none). *wrote is set
+ * when the statement committed pages of a database file (it succeeded, or failed a
+ * constraint under ON CONFLICT FAIL after changing rows): LiteFS refuses every write on
+ * a replica, so this proves the node was the primary when it committed. Returns
+ * 0, or -ENOMEM / -EMSGSIZE when no reply could be made (out unchanged; *executed and
+ * *wrote still say what the statement did). */
 int fwd_exec_run(struct fwd_exec *x, const struct wire_exec *req, size_t max,
-		 struct wire_buf *out, bool *executed);
+		 struct wire_buf *out, bool *executed, bool *wrote);
 
 /* The connection x keeps to database name (NUL-terminated), or NULL when none is open:
  * for tests and diagnostics, which may only look at it between two fwd_exec_run(). */

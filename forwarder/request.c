@@ -14,21 +14,6 @@
 #include "reply.h"
 #include "role.h"
 
-int fwd_request_init(struct fwd_request_ctx *c, const char *mount, size_t max_message,
-		     struct fwd_dedup *dedup)
-{
-	memset(c, 0, sizeof(*c));
-	c->dedup = dedup;
-	c->mount = mount;
-	c->max_message = max_message;
-	return fwd_exec_init(&c->exec, mount);
-}
-
-void fwd_request_close(struct fwd_request_ctx *c)
-{
-	fwd_exec_close(&c->exec);
-}
-
 static uint64_t request_fnv(uint64_t h, const void *p, size_t n)
 {
 	const uint8_t *b = p;
@@ -76,7 +61,7 @@ static int request_append(struct wire_buf *out, const void *p, size_t n)
 }
 
 /* Maps a wire_decode() failure to the ERROR reply that tells the client. */
-static int request_reply_undecodable(struct fwd_request_ctx *c, const void *msg, size_t len,
+static int request_reply_undecodable(const struct fwd_request_ctx *c, const void *msg, size_t len,
 				     int rc, struct wire_buf *out)
 {
 	uint64_t id = wire_peek_request_id(msg, len);
@@ -97,34 +82,57 @@ static int request_reply_undecodable(struct fwd_request_ctx *c, const void *msg,
 	}
 }
 
+/* The reply of a node that does not execute, for role (not PRIMARY). Returns as
+ * fwd_reply_error(). */
+static int request_refuse(const struct fwd_request_ctx *c, const struct wire_exec *req,
+			  const struct fwd_role_info *role, struct wire_buf *out)
+{
+	if (role->role == FWD_ROLE_NO_MOUNT)
+		return fwd_reply_error(out, c->max_message, req->request_id, ENOENT,
+				       "no LiteFS mount at %s", c->mount);
+	return fwd_reply_not_primary(out, c->max_message, req->request_id, role->primary);
+}
+
 /* Answers a well-formed, claimed EXEC by the role of this node. *executed is set when the
- * statement ran. Returns 0 or a negative errno (no reply made). */
-static int request_run(struct fwd_request_ctx *c, const struct wire_exec *req,
+ * statement ran and its outcome stands. Returns 0 or a negative errno (no reply made).
+ *
+ * The role is read from the mount only when it matters. A node believed to be the primary
+ * executes at once; a statement that then wrote and succeeded needs no check, since
+ * LiteFS lets only the primary write. One that failed, or changed nothing (an UPDATE that
+ * matched no row, say), could have run on a node demoted a moment ago, where the data may
+ * be behind the new primary's: its outcome stands only if the node is still the primary
+ * when it is read again. Otherwise nothing happened here, and the client is sent to the
+ * primary. A node believed to be a replica looks again before it refuses. */
+static int request_run(const struct fwd_request_ctx *c, const struct wire_exec *req,
 		       struct wire_buf *out, bool *executed)
 {
 	struct fwd_role_info role;
+	size_t start = out->len;
+	bool wrote = false;
 	int rc;
 
 	*executed = false;
-	rc = fwd_role_check(c->mount, &role);
+	rc = fwd_role_get(c->role, false, &role);
+	if (!rc && role.role != FWD_ROLE_PRIMARY)
+		rc = fwd_role_get(c->role, true, &role);
 	if (rc)
 		return fwd_reply_error(out, c->max_message, req->request_id, -rc,
 				       "cannot tell whether this node is the primary: %s",
 				       strerror(-rc));
-	switch (role.role) {
-	case FWD_ROLE_NO_MOUNT:
-		return fwd_reply_error(out, c->max_message, req->request_id, ENOENT,
-				       "no LiteFS mount at %s", c->mount);
-	case FWD_ROLE_REPLICA:
-		return fwd_reply_not_primary(out, c->max_message, req->request_id,
-					     role.primary);
-	case FWD_ROLE_PRIMARY:
-	default:
-		return fwd_exec_run(&c->exec, req, c->max_message, out, executed);
-	}
+	if (role.role != FWD_ROLE_PRIMARY)
+		return request_refuse(c, req, &role, out);
+
+	rc = fwd_exec_run(c->exec, req, c->max_message, out, executed, &wrote);
+	if (wrote || fwd_role_get(c->role, true, &role) || role.role == FWD_ROLE_PRIMARY)
+		return rc;
+	fwd_log_info("request %llu: this node is no longer the primary; outcome discarded",
+		     (unsigned long long)req->request_id);
+	out->len = start;
+	*executed = false;
+	return request_refuse(c, req, &role, out);
 }
 
-int fwd_request_handle(struct fwd_request_ctx *c, const void *msg, size_t len,
+int fwd_request_handle(const struct fwd_request_ctx *c, const void *msg, size_t len,
 		       struct wire_buf *out)
 {
 	struct fwd_dedup_reply *hit = NULL;

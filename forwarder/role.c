@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 static int role_is_space(char c)
@@ -70,4 +71,53 @@ int fwd_role_check(const char *mount, struct fwd_role_info *info)
 		return 0;
 	}
 	return role_read_primary(mount, info);
+}
+
+static int64_t role_now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+void fwd_role_cache_init(struct fwd_role_cache *c, const char *mount, int ttl_ms)
+{
+	memset(c, 0, sizeof(*c));
+	pthread_mutex_init(&c->lock, NULL);
+	c->mount = mount;
+	c->ttl_ms = ttl_ms;
+}
+
+void fwd_role_cache_destroy(struct fwd_role_cache *c)
+{
+	pthread_mutex_destroy(&c->lock);
+}
+
+int fwd_role_get(struct fwd_role_cache *c, bool fresh, struct fwd_role_info *info)
+{
+	int64_t now = role_now_ms();
+	int rc;
+
+	if (!fresh && c->ttl_ms > 0) {
+		pthread_mutex_lock(&c->lock);
+		if (c->valid && now - c->read_ms < c->ttl_ms) {
+			*info = c->info;
+			pthread_mutex_unlock(&c->lock);
+			return 0;
+		}
+		pthread_mutex_unlock(&c->lock);
+	}
+	rc = fwd_role_check(c->mount, info);
+	pthread_mutex_lock(&c->lock);
+	/* A slower reader must not put back an answer older than the one cached. */
+	if (rc) {
+		c->valid = false;
+	} else if (!c->valid || now >= c->read_ms) {
+		c->info = *info;
+		c->read_ms = now;
+		c->valid = true;
+	}
+	pthread_mutex_unlock(&c->lock);
+	return rc;
 }

@@ -1,8 +1,8 @@
-/* Sockets and workers. Each worker polls two descriptors: nanomsg's NN_RCVFD, readable
- * while a request may be received, and an eventfd that fwd_server_stop() makes readable
- * for good. A worker that wins the race for a request (nn_recvmsg with NN_DONTWAIT; the
- * others get EAGAIN and poll again) answers it before it looks at the stop signal again,
- * so stopping never cuts a request short. The reply goes out with the control header the
+/* Sockets and workers. The worker that holds the receive lock polls two descriptors:
+ * nanomsg's NN_RCVFD, readable while a request may be received, and an eventfd that
+ * fwd_server_stop() makes readable for good. It takes a request (nn_recvmsg with
+ * NN_DONTWAIT), passes the lock on, and answers the request before it looks at the stop
+ * signal again, so stopping never cuts a request short. The reply goes out with the control header the
  * request came with: for a raw REP socket that header is the backtrace that routes it. */
 #include "server.h"
 
@@ -24,6 +24,7 @@
 #include "dedup.h"
 #include "log.h"
 #include "request.h"
+#include "role.h"
 #include "wire.h"
 
 /* Room for the control header of a request: the SP header with its backtrace (4 bytes a
@@ -32,7 +33,6 @@
 
 struct server_worker {
 	struct fwd_server *server;
-	struct fwd_request_ctx req;
 	pthread_t thread;
 	int index;
 };
@@ -43,7 +43,12 @@ struct fwd_server {
 	int stop_fd;              /* eventfd, readable once stopping */
 	int nworkers, started;
 	struct server_worker *workers;
+	pthread_mutex_t recv_lock;    /* held by the one worker waiting on the socket */
 	struct fwd_dedup *dedup;
+	struct fwd_exec exec;         /* zeroed until initialised */
+	struct fwd_role_cache role;   /* initialised once mount is set */
+	bool role_init;
+	struct fwd_request_ctx req;   /* what the workers share */
 	char *listen, *mount;
 	size_t max_message;
 	int linger_ms;
@@ -73,97 +78,47 @@ static size_t server_ctrl_len(const void *ctrl)
 	return h->cmsg_len;
 }
 
-/* Receives one request without waiting, answers it and sends the reply. Returns 0 (a
- * request was handled, whatever came of it), -EAGAIN (another worker took it), or a
- * negative errno from nanomsg: -EBADF or -ETERM mean the socket is gone. */
-static int server_serve_one(struct server_worker *w, bool refuse)
-{
-	struct fwd_server *s = w->server;
+/* One received request: its body (a nanomsg message), and the control header that routes
+ * the reply back. */
+struct server_request {
+	void *body;
+	size_t len;
 	_Alignas(max_align_t) unsigned char ctrl[SERVER_CTRL_SIZE];
-	struct wire_buf reply = { 0 };
-	void *body = NULL;
-	struct nn_iovec iov = { .iov_base = &body, .iov_len = NN_MSG };
-	struct nn_msghdr hdr = { .msg_iov = &iov, .msg_iovlen = 1,
-				 .msg_control = ctrl, .msg_controllen = sizeof(ctrl) };
 	size_t ctrl_len;
-	int n, rc;
+	bool refuse;              /* taken while stopping: answered, not executed */
+	bool counted;             /* counted in s->executing */
+};
 
-	memset(ctrl, 0, sizeof(ctrl));
-	/* counted from before the receive, so that stopping never misses a request taken */
-	if (!refuse)
-		__atomic_add_fetch(&s->executing, 1, __ATOMIC_ACQ_REL);
-	n = nn_recvmsg(s->sock, &hdr, NN_DONTWAIT);
-	if (n < 0) {
-		rc = -nn_errno();
-		goto out_count;
-	}
-	ctrl_len = server_ctrl_len(ctrl);
-	if (!ctrl_len) {
-		/* Without its backtrace a reply cannot find its way back. */
-		fwd_log_warn("worker %d: request without a routable header dropped", w->index);
-		nn_freemsg(body);
-		rc = 0;
-		goto out_count;
-	}
-	if (refuse) {
-		/* Stopping: say so, so that the client knows nothing was executed and goes
-		 * elsewhere or retries, instead of waiting for an answer that never comes. */
-		struct wire_error e = {
-			.request_id = wire_peek_request_id(body, (size_t)n),
-			.code = ESHUTDOWN,
-			.message = {.p = "the forwarder is stopping; nothing was executed",
-				    .n = sizeof("the forwarder is stopping; nothing was executed") - 1},
-		};
-
-		rc = wire_encode_error(&reply, &e, s->max_message);
-	} else {
-		rc = fwd_request_handle(&w->req, body, (size_t)n, &reply);
-	}
-	nn_freemsg(body);
-	if (rc) {
-		/* Nothing to send: the client will resend, and be answered then. */
-		wire_buf_free(&reply);
-		return 0;
-	}
-	iov = (struct nn_iovec){ .iov_base = reply.p, .iov_len = reply.len };
-	hdr = (struct nn_msghdr){ .msg_iov = &iov, .msg_iovlen = 1,
-				  .msg_control = ctrl, .msg_controllen = ctrl_len };
-	/* A raw REP socket never blocks a send: a reply to a client that has gone is dropped
-	 * by nanomsg. */
-	if (nn_sendmsg(s->sock, &hdr, 0) < 0)
-		fwd_log_warn("worker %d: reply not sent: %s", w->index, nn_strerror(nn_errno()));
-	else
-		__atomic_store_n(&s->last_send_ms, server_now_ms(), __ATOMIC_RELAXED);
-	wire_buf_free(&reply);
-	rc = 0;
-out_count:
-	if (!refuse)
-		__atomic_sub_fetch(&s->executing, 1, __ATOMIC_ACQ_REL);
-	return rc;
-}
-
-static void *server_worker_main(void *arg)
+/* Waits for a request and receives it into r. The caller holds s->recv_lock: only one
+ * worker at a time waits on the socket (the others wait for the lock), so a request wakes
+ * one thread, not all of them. Returns 0, -ECANCELED when the workers are to end, or a
+ * negative errno from nanomsg or poll() that ends this worker. */
+static int server_receive(struct server_worker *w, struct server_request *r)
 {
-	struct server_worker *w = arg;
 	struct fwd_server *s = w->server;
 	struct pollfd pfd[2] = {
 		{ .fd = s->stop_fd, .events = POLLIN },
 		{ .fd = s->rcv_fd, .events = POLLIN },
 	};
-	int rc;
 
 	for (;;) {
 		bool stopping = __atomic_load_n(&s->stopping, __ATOMIC_ACQUIRE);
+		struct nn_iovec iov = { .iov_base = &r->body, .iov_len = NN_MSG };
+		struct nn_msghdr hdr = { .msg_iov = &iov, .msg_iovlen = 1,
+					 .msg_control = r->ctrl,
+					 .msg_controllen = sizeof(r->ctrl) };
+		int n, rc;
 
 		if (__atomic_load_n(&s->exiting, __ATOMIC_ACQUIRE))
-			break;
+			return -ECANCELED;
 		/* stopping: only the socket, and a timeout to notice the end */
 		rc = stopping ? poll(pfd + 1, 1, 50) : poll(pfd, 2, -1);
 		if (rc < 0) {
 			if (errno == EINTR)
 				continue;
+			rc = -errno;
 			fwd_log_error("worker %d: poll: %s", w->index, strerror(errno));
-			break;
+			return rc;
 		}
 		if (!stopping && pfd[0].revents) {
 			/* take nothing new: requests from now on are refused */
@@ -172,16 +127,103 @@ static void *server_worker_main(void *arg)
 		}
 		if (pfd[1].revents & (POLLERR | POLLNVAL)) {
 			fwd_log_error("worker %d: socket descriptor failed", w->index);
-			break;
+			return -EBADF;
 		}
 		if (!(pfd[1].revents & POLLIN))
 			continue;
-		rc = server_serve_one(w, stopping);
+		memset(r->ctrl, 0, sizeof(r->ctrl));
+		r->body = NULL;
+		r->refuse = stopping;
+		/* counted from before the receive, so that stopping never misses a request */
+		r->counted = !stopping;
+		if (r->counted)
+			__atomic_add_fetch(&s->executing, 1, __ATOMIC_ACQ_REL);
+		n = nn_recvmsg(s->sock, &hdr, NN_DONTWAIT);
+		if (n >= 0) {
+			r->len = (size_t)n;
+			r->ctrl_len = server_ctrl_len(r->ctrl);
+			if (r->ctrl_len)
+				return 0;
+			/* Without its backtrace a reply cannot find its way back. */
+			fwd_log_warn("worker %d: request without a routable header dropped",
+				     w->index);
+			nn_freemsg(r->body);
+		}
+		rc = n < 0 ? -nn_errno() : 0;
+		if (r->counted)
+			__atomic_sub_fetch(&s->executing, 1, __ATOMIC_ACQ_REL);
 		if (rc == -EBADF || rc == -ETERM)
-			break;
+			return rc;
 		if (rc && rc != -EAGAIN && rc != -EINTR)
 			fwd_log_warn("worker %d: receive: %s", w->index, nn_strerror(-rc));
 	}
+}
+
+/* Answers r and sends the reply; frees r's body. A request that gets no reply (not even
+ * an ERROR could be made) is left to the client's resend. */
+static void server_answer(struct server_worker *w, struct server_request *r)
+{
+	struct fwd_server *s = w->server;
+	struct wire_buf reply = { 0 };
+	struct nn_iovec iov;
+	struct nn_msghdr hdr;
+	int rc;
+
+	if (r->refuse) {
+		/* Stopping: say so, so that the client knows nothing was executed and goes
+		 * elsewhere or retries, instead of waiting for an answer that never comes. */
+		struct wire_error e = {
+			.request_id = wire_peek_request_id(r->body, r->len),
+			.code = ESHUTDOWN,
+			.message = {.p = "the forwarder is stopping; nothing was executed",
+				    .n = sizeof("the forwarder is stopping; nothing was executed") - 1},
+		};
+
+		rc = wire_encode_error(&reply, &e, s->max_message);
+	} else {
+		rc = fwd_request_handle(&s->req, r->body, r->len, &reply);
+	}
+	nn_freemsg(r->body);
+	r->body = NULL;
+	if (!rc) {
+		iov = (struct nn_iovec){ .iov_base = reply.p, .iov_len = reply.len };
+		hdr = (struct nn_msghdr){ .msg_iov = &iov, .msg_iovlen = 1,
+					  .msg_control = r->ctrl, .msg_controllen = r->ctrl_len };
+		/* A raw REP socket never blocks a send: a reply to a client that has gone is
+		 * dropped by nanomsg. */
+		if (nn_sendmsg(s->sock, &hdr, 0) < 0)
+			fwd_log_warn("worker %d: reply not sent: %s", w->index,
+				     nn_strerror(nn_errno()));
+		else
+			__atomic_store_n(&s->last_send_ms, server_now_ms(), __ATOMIC_RELAXED);
+	}
+	wire_buf_free(&reply);
+	if (r->counted)
+		__atomic_sub_fetch(&s->executing, 1, __ATOMIC_ACQ_REL);
+}
+
+/* Leader and followers: the worker holding recv_lock waits for the next request, hands
+ * the lock on as soon as it has one, and answers it while another worker waits. */
+static void *server_worker_main(void *arg)
+{
+	struct server_worker *w = arg;
+	struct fwd_server *s = w->server;
+	struct server_request *r = malloc(sizeof(*r));
+	int rc;
+
+	if (!r) {
+		fwd_log_error("worker %d: out of memory", w->index);
+		return NULL;
+	}
+	for (;;) {
+		pthread_mutex_lock(&s->recv_lock);
+		rc = server_receive(w, r);
+		pthread_mutex_unlock(&s->recv_lock);
+		if (rc)
+			break;
+		server_answer(w, r);
+	}
+	free(r);
 	return NULL;
 }
 
@@ -214,16 +256,18 @@ static void server_teardown(struct fwd_server *s)
 	__atomic_store_n(&s->exiting, true, __ATOMIC_RELEASE);
 	for (int i = 0; i < s->started; i++)
 		pthread_join(s->workers[i].thread, NULL);
-	for (int i = 0; i < s->nworkers; i++)
-		fwd_request_close(&s->workers[i].req);
 	if (s->sock >= 0)
 		nn_close(s->sock);
 	if (s->stop_fd >= 0)
 		close(s->stop_fd);
+	fwd_exec_close(&s->exec);
 	fwd_dedup_destroy(s->dedup);
+	if (s->role_init)
+		fwd_role_cache_destroy(&s->role);
 	free(s->workers);
 	free(s->listen);
 	free(s->mount);
+	pthread_mutex_destroy(&s->recv_lock);
 	free(s);
 }
 
@@ -257,6 +301,7 @@ int fwd_server_start(const struct fwd_server_opts *o, struct fwd_server **out)
 	s = calloc(1, sizeof(*s));
 	if (!s)
 		return -ENOMEM;
+	pthread_mutex_init(&s->recv_lock, NULL);
 	s->sock = -1;
 	s->stop_fd = -1;
 	s->nworkers = o->workers;
@@ -269,6 +314,8 @@ int fwd_server_start(const struct fwd_server_opts *o, struct fwd_server **out)
 		rc = -ENOMEM;
 		goto fail;
 	}
+	fwd_role_cache_init(&s->role, s->mount, o->role_ttl_ms);
+	s->role_init = true;
 	rc = fwd_dedup_create(&s->dedup, FWD_DEDUP_MAX_ENTRIES, FWD_DEDUP_MAX_BYTES,
 			      FWD_DEDUP_MAX_AGE_MS);
 	if (rc)
@@ -278,12 +325,16 @@ int fwd_server_start(const struct fwd_server_opts *o, struct fwd_server **out)
 		rc = -errno;
 		goto fail;
 	}
+	rc = fwd_exec_init(&s->exec, s->mount);
+	if (rc)
+		goto fail;
+	s->req = (struct fwd_request_ctx){
+		.exec = &s->exec, .dedup = s->dedup, .role = &s->role, .mount = s->mount,
+		.max_message = s->max_message,
+	};
 	for (int i = 0; i < s->nworkers; i++) {
 		s->workers[i].server = s;
 		s->workers[i].index = i;
-		rc = fwd_request_init(&s->workers[i].req, s->mount, s->max_message, s->dedup);
-		if (rc)
-			goto fail;
 	}
 	rc = server_open_socket(s);
 	if (rc)

@@ -5,6 +5,10 @@
 #ifndef GUARD_H
 #define GUARD_H
 
-extern __thread int guard_depth;
+/* Initial-exec: the library is loaded at start-up (LD_PRELOAD), so its thread-local
+ * variables sit in the static TLS block and cost one load, not a __tls_get_addr() call. */
+#define GUARD_TLS __thread __attribute__((tls_model("initial-exec")))
+
+extern GUARD_TLS int guard_depth;
 
 #endif

@@ -8,17 +8,26 @@
 #include "real.h"
 #include "state.h"
 
-static struct fwd_stmt *bind_lookup(sqlite3_stmt *stmt, int i)
+static __attribute__((noinline)) struct fwd_stmt *bind_lookup_slow(sqlite3_stmt *stmt, int i)
 {
 	struct fwd_stmt *s;
 
-	real_resolve();
-	if (guard_depth || !atomic_load_explicit(&state_nstmts, memory_order_relaxed))
+	if (guard_depth)
 		return NULL;
 	s = state_stmt(stmt);
 	if (!s || i < 1 || i > s->nparams)
 		return NULL;
 	return s;
+}
+
+/* The record of stmt when its parameter i is to be recorded, else NULL. Inline: with no
+ * statement tracked (LiteFS absent, or only reads), a binding costs two loads here. */
+static inline struct fwd_stmt *bind_lookup(sqlite3_stmt *stmt, int i)
+{
+	real_resolve();
+	if (__builtin_expect(!atomic_load_explicit(&state_nstmts, memory_order_relaxed), 1))
+		return NULL;
+	return bind_lookup_slow(stmt, i);
 }
 
 /* Replaces the recorded value of parameter i (1-based). */
@@ -53,10 +62,20 @@ static void bind_bytes(struct fwd_stmt *s, int i, uint8_t type, const void *p, u
 	bind_set(s, i, &v);
 }
 
-/* Records a value that owns no bytes for parameter i, if stmt is tracked. */
-static void bind_record(sqlite3_stmt *stmt, int i, struct wire_value v)
+/* Records a value that owns no bytes (a struct wire_value initializer) for parameter i,
+ * if stmt is tracked; the value is only built then. */
+#define BIND_RECORD(stmt, i, ...)                                                          \
+	do {                                                                               \
+		real_resolve();                                                            \
+		if (__builtin_expect(atomic_load_explicit(&state_nstmts,                    \
+							  memory_order_relaxed), 0))        \
+			bind_record_slow(stmt, i, (struct wire_value){__VA_ARGS__});        \
+	} while (0)
+
+static __attribute__((noinline)) void bind_record_slow(sqlite3_stmt *stmt, int i,
+						       struct wire_value v)
 {
-	struct fwd_stmt *s = bind_lookup(stmt, i);
+	struct fwd_stmt *s = bind_lookup_slow(stmt, i);
 
 	if (s)
 		bind_set(s, i, &v);
@@ -64,25 +83,25 @@ static void bind_record(sqlite3_stmt *stmt, int i, struct wire_value v)
 
 int sqlite3_bind_null(sqlite3_stmt *stmt, int i)
 {
-	bind_record(stmt, i, (struct wire_value){.type = WIRE_NULL});
+	BIND_RECORD(stmt, i, .type = WIRE_NULL);
 	return real_sqlite.bind_null(stmt, i);
 }
 
 int sqlite3_bind_int64(sqlite3_stmt *stmt, int i, sqlite3_int64 x)
 {
-	bind_record(stmt, i, (struct wire_value){.type = WIRE_INTEGER, .u.i = x});
+	BIND_RECORD(stmt, i, .type = WIRE_INTEGER, .u.i = x);
 	return real_sqlite.bind_int64(stmt, i, x);
 }
 
 int sqlite3_bind_int(sqlite3_stmt *stmt, int i, int x)
 {
-	bind_record(stmt, i, (struct wire_value){.type = WIRE_INTEGER, .u.i = x});
+	BIND_RECORD(stmt, i, .type = WIRE_INTEGER, .u.i = x);
 	return real_sqlite.bind_int(stmt, i, x);
 }
 
 int sqlite3_bind_double(sqlite3_stmt *stmt, int i, double x)
 {
-	bind_record(stmt, i, (struct wire_value){.type = WIRE_FLOAT, .u.f = x});
+	BIND_RECORD(stmt, i, .type = WIRE_FLOAT, .u.f = x);
 	return real_sqlite.bind_double(stmt, i, x);
 }
 
@@ -166,13 +185,13 @@ int sqlite3_bind_blob64(sqlite3_stmt *stmt, int i, const void *p, sqlite3_uint64
 
 int sqlite3_bind_zeroblob(sqlite3_stmt *stmt, int i, int n)
 {
-	bind_record(stmt, i, (struct wire_value){.type = WIRE_ZEROBLOB, .u.zero = n > 0 ? (uint64_t)n : 0});
+	BIND_RECORD(stmt, i, .type = WIRE_ZEROBLOB, .u.zero = n > 0 ? (uint64_t)n : 0);
 	return real_sqlite.bind_zeroblob(stmt, i, n);
 }
 
 int sqlite3_bind_zeroblob64(sqlite3_stmt *stmt, int i, sqlite3_uint64 n)
 {
-	bind_record(stmt, i, (struct wire_value){.type = WIRE_ZEROBLOB, .u.zero = n});
+	BIND_RECORD(stmt, i, .type = WIRE_ZEROBLOB, .u.zero = n);
 	return real_sqlite.bind_zeroblob64(stmt, i, n);
 }
 
@@ -219,7 +238,7 @@ int sqlite3_bind_pointer(sqlite3_stmt *stmt, int i, void *p, const char *type,
 			 void (*d)(void *))
 {
 	/* a pointer binding is NULL to SQL; only extension functions can see it */
-	bind_record(stmt, i, (struct wire_value){.type = WIRE_NULL});
+	BIND_RECORD(stmt, i, .type = WIRE_NULL);
 	return real_sqlite.bind_pointer(stmt, i, p, type, d);
 }
 
@@ -228,7 +247,7 @@ int sqlite3_clear_bindings(sqlite3_stmt *stmt)
 	struct fwd_stmt *s;
 
 	real_resolve();
-	if (!guard_depth && atomic_load_explicit(&state_nstmts, memory_order_relaxed) &&
+	if (atomic_load_explicit(&state_nstmts, memory_order_relaxed) && !guard_depth &&
 	    (s = state_stmt(stmt))) {
 		state_stmt_free_params(s);
 		s->bind_failed = false;

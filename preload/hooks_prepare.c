@@ -15,7 +15,7 @@
 #include "real.h"
 #include "state.h"
 
-__thread int guard_depth;
+GUARD_TLS int guard_depth;
 
 static const char *prep_copy(struct fwd_conn *c, const char *s)
 {

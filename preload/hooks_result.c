@@ -9,14 +9,22 @@
 #include "state.h"
 
 /* The statement whose column values stand for stmt's current row. */
-static sqlite3_stmt *result_row_stmt(sqlite3_stmt *stmt)
+static __attribute__((noinline)) sqlite3_stmt *result_row_stmt_slow(sqlite3_stmt *stmt)
 {
 	struct fwd_stmt *s;
 
-	if (guard_depth || !atomic_load_explicit(&state_serving, memory_order_relaxed))
+	if (guard_depth)
 		return stmt;
 	s = state_stmt(stmt);
 	return s && s->state == FS_ROWS && s->rows_stmt ? s->rows_stmt : stmt;
+}
+
+/* Inline: while no forwarded statement is serving rows, one load. */
+static inline sqlite3_stmt *result_row_stmt(sqlite3_stmt *stmt)
+{
+	if (__builtin_expect(!atomic_load_explicit(&state_serving, memory_order_relaxed), 1))
+		return stmt;
+	return result_row_stmt_slow(stmt);
 }
 
 #define COLUMN_HOOK(type, name)                                                           \
@@ -49,7 +57,7 @@ static struct fwd_conn *result_fake_conn(sqlite3 *db)
 {
 	struct fwd_conn *c;
 
-	if (guard_depth || !atomic_load_explicit(&forward_nfake, memory_order_relaxed))
+	if (!atomic_load_explicit(&forward_nfake, memory_order_relaxed) || guard_depth)
 		return NULL;
 	c = state_conn(db, false);
 	return c && c->fake_err ? c : NULL;

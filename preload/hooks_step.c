@@ -13,7 +13,7 @@
 
 static struct fwd_stmt *step_lookup(sqlite3_stmt *stmt)
 {
-	if (guard_depth || !atomic_load_explicit(&state_nstmts, memory_order_relaxed))
+	if (!atomic_load_explicit(&state_nstmts, memory_order_relaxed) || guard_depth)
 		return NULL;
 	return state_stmt(stmt);
 }
@@ -24,7 +24,7 @@ static void step_local_prologue(sqlite3_stmt *stmt)
 {
 	struct fwd_conn *c;
 
-	if (guard_depth || !atomic_load_explicit(&state_nconns, memory_order_relaxed))
+	if (!atomic_load_explicit(&state_nconns, memory_order_relaxed) || guard_depth)
 		return;
 	c = state_conn(real_sqlite.db_handle(stmt), false);
 	if (!c)
@@ -53,13 +53,12 @@ static int step_real(sqlite3_stmt *stmt)
 	return rc;
 }
 
-int sqlite3_step(sqlite3_stmt *stmt)
+static __attribute__((noinline)) int step_hooked(sqlite3_stmt *stmt)
 {
 	struct fwd_stmt *s;
 	struct role_view role;
 	int rc;
 
-	real_resolve();
 	if (guard_depth)
 		return real_sqlite.step(stmt);
 	s = step_lookup(stmt);
@@ -87,6 +86,18 @@ int sqlite3_step(sqlite3_stmt *stmt)
 	if (rc == -1) /* the node became the primary meanwhile */
 		return step_real(stmt);
 	return rc;
+}
+
+int sqlite3_step(sqlite3_stmt *stmt)
+{
+	real_resolve();
+	/* No LiteFS database open in this process: nothing can be forwarded, and nothing
+	 * run inside this step can be either (a connection opened meanwhile registers
+	 * itself and is then looked at). */
+	if (__builtin_expect(!atomic_load_explicit(&state_nconns, memory_order_relaxed) &&
+			     !atomic_load_explicit(&state_nstmts, memory_order_relaxed), 1))
+		return real_sqlite.step(stmt);
+	return step_hooked(stmt);
 }
 
 /* What reset and finalize return after a forwarded execution: its error, else OK. Like
@@ -145,7 +156,7 @@ int sqlite3_exec(sqlite3 *db, const char *sql, int (*cb)(void *, int, char **, c
 
 	real_resolve();
 	config_load();
-	if (guard_depth || !fwd_config.litefs)
+	if (!fwd_config.litefs || guard_depth)
 		return real_sqlite.exec(db, sql, cb, arg, errmsg);
 	if (errmsg)
 		*errmsg = NULL;

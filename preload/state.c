@@ -5,6 +5,7 @@
 
 #include "real.h"
 #include "state.h"
+#include "guard.h"
 
 #define STATE_BUCKETS 1024
 
@@ -13,9 +14,9 @@ atomic_int state_nconns, state_nstmts, state_serving;
 /* Each thread remembers the last connection it looked up; any drop of a connection
  * invalidates every thread's memory (a closed connection's address may be reused). */
 static atomic_uint state_conn_gen;
-static __thread sqlite3 *state_cached_db;
-static __thread struct fwd_conn *state_cached_conn;
-static __thread unsigned state_cached_gen;
+static GUARD_TLS sqlite3 *state_cached_db;
+static GUARD_TLS struct fwd_conn *state_cached_conn;
+static GUARD_TLS unsigned state_cached_gen;
 
 struct state_node {
 	struct state_node *next;
@@ -139,9 +140,9 @@ static void state_conn_free(struct fwd_conn *c)
  * a loop looks it up once, not under the lock at every bind, step and reset. Any add or drop
  * of a statement invalidates every thread's memory. */
 static atomic_uint state_stmt_gen;
-static __thread sqlite3_stmt *state_cached_stmt;
-static __thread struct fwd_stmt *state_cached_stmt_state;
-static __thread unsigned state_cached_stmt_gen;
+static GUARD_TLS sqlite3_stmt *state_cached_stmt;
+static GUARD_TLS struct fwd_stmt *state_cached_stmt_state;
+static GUARD_TLS unsigned state_cached_stmt_gen;
 
 struct fwd_stmt *state_stmt(sqlite3_stmt *stmt)
 {

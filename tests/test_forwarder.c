@@ -60,11 +60,13 @@ static struct {
 	int nsocks;
 	sqlite3 *dbs[8];
 	int ndbs;
-	struct fwd_exec exec;
+	struct fwd_exec exec;       /* closed by the teardown when initialised */
 	bool exec_open;
-	struct fwd_request_ctx req;
+	struct fwd_request_ctx req; /* over exec, dedup and role when req_open */
 	bool req_open;
 	struct fwd_dedup *dedup;
+	struct fwd_role_cache role;
+	bool role_open;
 	pthread_t threads[16];
 	int nthreads;
 } g_res;
@@ -99,11 +101,10 @@ static int test_teardown(void **state)
 		nn_close(g_res.socks[i]);
 	if (g_res.server)
 		fwd_server_stop(g_res.server);
-	if (g_res.req_open)
-		fwd_request_close(&g_res.req);
-	if (g_res.exec_open)
-		fwd_exec_close(&g_res.exec);
+	fwd_exec_close(&g_res.exec);
 	fwd_dedup_destroy(g_res.dedup);
+	if (g_res.role_open)
+		fwd_role_cache_destroy(&g_res.role);
 	memset(&g_res, 0, sizeof(g_res));
 	return 0;
 }
@@ -243,7 +244,7 @@ static void exec_direct(struct fwd_exec *x, uint64_t id, const char *db, const c
 			struct wire_msg *m, bool *executed)
 {
 	struct wire_exec e = { .request_id = id, .busy_timeout_ms = 1000, .nparams = n };
-	bool ran = false;
+	bool ran = false, wrote = false;
 
 	e.db.p = db;
 	e.db.n = (uint32_t)strlen(db);
@@ -251,7 +252,8 @@ static void exec_direct(struct fwd_exec *x, uint64_t id, const char *db, const c
 	e.sql.n = (uint32_t)strlen(sql);
 	e.params = (struct wire_value *)params;
 	b->len = 0;
-	assert_int_equal(fwd_exec_run(x, &e, MAX, b, &ran), 0);
+	assert_int_equal(fwd_exec_run(x, &e, MAX, b, &ran, &wrote), 0);
+	assert_true(ran || !wrote);
 	assert_int_equal(wire_decode(b->p, b->len, MAX, m), 0);
 	if (executed)
 		*executed = ran;
@@ -308,6 +310,21 @@ static void test_dbname_table(void **state)
 	assert_int_equal(fwd_dbname_check(longest, NAME_MAX + 1), -EINVAL);
 }
 
+/* Opens g_res.req on mount with a record of max_entries requests and a role cache trusted
+ * for role_ttl_ms. */
+static void request_open(const char *mount, size_t max_entries, int role_ttl_ms)
+{
+	assert_int_equal(fwd_dedup_create(&g_res.dedup, max_entries, 1 << 20, 60000), 0);
+	fwd_role_cache_init(&g_res.role, mount, role_ttl_ms);
+	g_res.role_open = true;
+	assert_int_equal(fwd_exec_init(&g_res.exec, mount), 0);
+	g_res.req = (struct fwd_request_ctx){
+		.exec = &g_res.exec, .dedup = g_res.dedup, .role = &g_res.role, .mount = mount,
+		.max_message = MAX,
+	};
+	g_res.req_open = true;
+}
+
 /* An invalid name is refused before anything looks at the mount: with no mount at all,
  * the answer is about the name, not about the mount. */
 static void test_dbname_refused_before_mount(void **state)
@@ -318,9 +335,7 @@ static void test_dbname_refused_before_mount(void **state)
 
 	(void)state;
 	xsnprintf(mount, sizeof(mount), "%s/no-such-mount", g_dir);
-	assert_int_equal(fwd_dedup_create(&g_res.dedup, 16, 1 << 20, 60000), 0);
-	assert_int_equal(fwd_request_init(&g_res.req, mount, MAX, g_res.dedup), 0);
-	g_res.req_open = true;
+	request_open(mount, 16, 5000);
 	encode_exec(&req, 5, "../escape.db", "CREATE TABLE x(a)", NULL, 0, 0);
 	assert_int_equal(fwd_request_handle(&g_res.req, req.p, req.len, &out), 0);
 	assert_int_equal(wire_decode(out.p, out.len, MAX, &m), 0);
@@ -333,17 +348,25 @@ static void test_dbname_refused_before_mount(void **state)
 
 /* ---- role ------------------------------------------------------------------------------------ */
 
-/* Sends one INSERT through the request handler with mount as the mount; m gets the reply. */
+static void role_request_sql(const char *mount, uint64_t id, const char *sql,
+			     struct wire_buf *out, struct wire_msg *m);
+
+/* Sends one CREATE TABLE IF NOT EXISTS through the request handler with mount as the mount
+ * (a role cache trusted for 5 s, unless the test opened g_res.req itself); m gets the
+ * reply. */
 static void role_request(const char *mount, uint64_t id, struct wire_buf *out, struct wire_msg *m)
+{
+	role_request_sql(mount, id, "CREATE TABLE IF NOT EXISTS t(a)", out, m);
+}
+
+static void role_request_sql(const char *mount, uint64_t id, const char *sql,
+			     struct wire_buf *out, struct wire_msg *m)
 {
 	struct wire_buf req = { 0 };
 
-	if (!g_res.req_open) {
-		assert_int_equal(fwd_dedup_create(&g_res.dedup, 16, 1 << 20, 60000), 0);
-		assert_int_equal(fwd_request_init(&g_res.req, mount, MAX, g_res.dedup), 0);
-		g_res.req_open = true;
-	}
-	encode_exec(&req, id, "app.db", "CREATE TABLE IF NOT EXISTS t(a)", NULL, 0, 0);
+	if (!g_res.req_open)
+		request_open(mount, 16, 5000);
+	encode_exec(&req, id, "app.db", sql, NULL, 0, 0);
 	out->len = 0;
 	assert_int_equal(fwd_request_handle(&g_res.req, req.p, req.len, out), 0);
 	assert_int_equal(wire_decode(out->p, out->len, MAX, m), 0);
@@ -389,11 +412,104 @@ static void test_role_primary_and_replica(void **state)
 	assert_int_equal(info.role, FWD_ROLE_REPLICA);
 	assert_string_equal(info.primary, "node-b.internal");
 
-	/* Checked on every request: the file gone, the node is the primary again. */
+	/* A node believed to be a replica looks again before refusing: the file gone, it is
+	 * the primary again at once, whatever the cache held. */
 	assert_int_equal(unlink(path), 0);
 	role_request(mnt, 3, &out, &m);
 	assert_int_equal(m.type, WIRE_RESULT);
 	wire_msg_free(&m);
+	wire_buf_free(&out);
+}
+
+/* The cached role spares the file system only where the outcome proves it right. Here the
+ * mount is a plain directory, which lets a "replica" write: that is how a write that was
+ * trusted to the cache shows. On LiteFS such a write fails, and a failure is checked. */
+static void test_role_cache(void **state)
+{
+	char dir[PATH_MAX], mnt[PATH_MAX], path[PATH_MAX + 16], app[PATH_MAX + 16];
+	struct wire_buf out = { 0 };
+	struct wire_msg m;
+
+	(void)state;
+	make_dir("role-cache", dir, sizeof(dir), mnt, sizeof(mnt));
+	xsnprintf(path, sizeof(path), "%s/.primary", mnt);
+	xsnprintf(app, sizeof(app), "%s/app.db", mnt);
+	role_request_sql(mnt, 1, "CREATE TABLE t(a UNIQUE)", &out, &m);
+	assert_int_equal(m.u.result.rc, SQLITE_DONE);
+	wire_msg_free(&m);
+	write_file(path, "node-d\n", 7);
+
+	/* A statement that wrote: the cached "primary" was trusted, no second look. */
+	role_request_sql(mnt, 2, "INSERT INTO t VALUES (1)", &out, &m);
+	assert_int_equal(m.type, WIRE_RESULT);
+	assert_int_equal(m.u.result.rc, SQLITE_DONE);
+	wire_msg_free(&m);
+
+	/* One that failed: looked again, so the client is sent to the primary, and the
+	 * failure, which may come from data older than the primary's, is not reported. */
+	role_request_sql(mnt, 3, "INSERT INTO t VALUES (1)", &out, &m);
+	assert_int_equal(m.type, WIRE_NOT_PRIMARY);
+	assert_memory_equal(m.u.not_primary.primary.p, "node-d", 6);
+	wire_msg_free(&m);
+
+	/* One that changed nothing: the same. */
+	write_file(path, "node-e\n", 7);
+	unlink(path);
+	role_request_sql(mnt, 4, "CREATE TABLE IF NOT EXISTS t(a)", &out, &m);
+	assert_int_equal(m.type, WIRE_RESULT);  /* primary again: the outcome stands */
+	wire_msg_free(&m);
+	write_file(path, "node-e\n", 7);
+	role_request_sql(mnt, 5, "UPDATE t SET a = 2 WHERE a = 99", &out, &m);
+	assert_int_equal(m.type, WIRE_NOT_PRIMARY);
+	assert_memory_equal(m.u.not_primary.primary.p, "node-e", 6);
+	wire_msg_free(&m);
+
+	/* A constraint failure under ON CONFLICT FAIL keeps the rows before it: they were
+	 * committed, so the outcome stands. */
+	unlink(path);
+	role_request_sql(mnt, 6, "UPDATE t SET a = a", &out, &m);
+	assert_int_equal(m.type, WIRE_RESULT);
+	wire_msg_free(&m);
+	write_file(path, "node-f\n", 7);
+	role_request_sql(mnt, 7, "INSERT OR FAIL INTO t VALUES (5), (6), (1)", &out, &m);
+	assert_int_equal(m.type, WIRE_RESULT);
+	assert_int_equal(m.u.result.rc, SQLITE_CONSTRAINT);
+	assert_true(m.u.result.changes == 2);
+	wire_msg_free(&m);
+	assert_int_equal(db_int(app, "SELECT count(*) FROM t"), 3);
+	wire_buf_free(&out);
+
+	/* With a TTL of 0 every request reads the role. */
+	fwd_role_cache_destroy(&g_res.role);
+	fwd_role_cache_init(&g_res.role, mnt, 0);
+	role_request_sql(mnt, 8, "INSERT INTO t VALUES (7)", &out, &m);
+	assert_int_equal(m.type, WIRE_NOT_PRIMARY);
+	wire_msg_free(&m);
+	assert_int_equal(db_int(app, "SELECT count(*) FROM t"), 3);
+	wire_buf_free(&out);
+}
+
+/* The cache goes stale after its TTL: a write then reads the role first. */
+static void test_role_cache_expires(void **state)
+{
+	char dir[PATH_MAX], mnt[PATH_MAX], path[PATH_MAX + 16], app[PATH_MAX + 16];
+	struct wire_buf out = { 0 };
+	struct wire_msg m;
+
+	(void)state;
+	make_dir("role-ttl", dir, sizeof(dir), mnt, sizeof(mnt));
+	request_open(mnt, 16, 50);
+	xsnprintf(path, sizeof(path), "%s/.primary", mnt);
+	xsnprintf(app, sizeof(app), "%s/app.db", mnt);
+	role_request_sql(mnt, 1, "CREATE TABLE t(a)", &out, &m);
+	assert_int_equal(m.u.result.rc, SQLITE_DONE);
+	wire_msg_free(&m);
+	write_file(path, "node-g\n", 7);
+	usleep(120 * 1000);
+	role_request_sql(mnt, 2, "INSERT INTO t VALUES (1)", &out, &m);
+	assert_int_equal(m.type, WIRE_NOT_PRIMARY);
+	wire_msg_free(&m);
+	assert_int_equal(db_int(app, "SELECT count(*) FROM t"), 0);
 	wire_buf_free(&out);
 }
 
@@ -1106,6 +1222,72 @@ static void test_txid(void **state)
 	wire_buf_free(&b);
 }
 
+/* Statements are kept prepared between requests with the same text, and a kept one
+ * behaves as a fresh one: parameters left out are NULL, a schema changed by someone else
+ * shows, a dropped table fails as at prepare time. */
+static void test_statement_cache(void **state)
+{
+	char dir[PATH_MAX], mnt[PATH_MAX], path[PATH_MAX + 16];
+	struct wire_value two[2] = { v_int(1), v_text("a") }, one = v_int(2);
+	const char *ins = "INSERT INTO t(a, b) VALUES (?1, ?2) RETURNING *";
+	struct wire_buf b = { 0 };
+	struct wire_msg m;
+	bool executed = false;
+	char sql[64];
+
+	(void)state;
+	make_dir("stmt-cache", dir, sizeof(dir), mnt, sizeof(mnt));
+	xsnprintf(path, sizeof(path), "%s/s.db", mnt);
+	db_exec(path, "CREATE TABLE t(a, b)");
+	assert_int_equal(fwd_exec_init(&g_res.exec, mnt), 0);
+	g_res.exec_open = true;
+
+	exec_direct(&g_res.exec, 1, "s.db", ins, two, 2, &b, &m, NULL);
+	assert_int_equal(m.u.result.rc, SQLITE_DONE);
+	assert_int_equal(m.u.result.ncols, 2);
+	wire_msg_free(&m);
+	/* Only ?1 this time: ?2 is NULL, not the "a" of the previous request. */
+	exec_direct(&g_res.exec, 2, "s.db", ins, &one, 1, &b, &m, NULL);
+	assert_int_equal(m.u.result.rc, SQLITE_DONE);
+	assert_int_equal(m.u.result.nrows, 1);
+	assert_int_equal(m.u.result.cells[1].type, WIRE_NULL);
+	wire_msg_free(&m);
+	assert_int_equal(db_int(path, "SELECT count(*) FROM t WHERE a = 2 AND b IS NULL"), 1);
+
+	/* Another connection adds a column: RETURNING * returns three. */
+	db_exec(path, "ALTER TABLE t ADD COLUMN c DEFAULT 'new'");
+	exec_direct(&g_res.exec, 3, "s.db", ins, two, 2, &b, &m, NULL);
+	assert_int_equal(m.u.result.rc, SQLITE_DONE);
+	assert_int_equal(m.u.result.ncols, 3);
+	assert_int_equal(m.u.result.nrows, 1);
+	assert_int_equal(m.u.result.cells[2].type, WIRE_TEXT);
+	assert_memory_equal(m.u.result.cells[2].u.s.p, "new", 3);
+	wire_msg_free(&m);
+
+	/* ... and drops the table: the same error as a statement prepared now. */
+	db_exec(path, "DROP TABLE t");
+	exec_direct(&g_res.exec, 4, "s.db", ins, two, 2, &b, &m, &executed);
+	assert_int_equal(m.u.result.rc, SQLITE_ERROR);
+	assert_int_equal(m.u.result.errmsg.n, strlen("no such table: t"));
+	assert_memory_equal(m.u.result.errmsg.p, "no such table: t", m.u.result.errmsg.n);
+	wire_msg_free(&m);
+
+	/* More texts than the cache holds: each still runs, in any order. */
+	db_exec(path, "CREATE TABLE u(n)");
+	for (int round = 0; round < 2; round++) {
+		for (int i = 0; i < 40; i++) {
+			xsnprintf(sql, sizeof(sql), "INSERT INTO u VALUES (%d)", i);
+			exec_direct(&g_res.exec, 100 + (uint64_t)(round * 40 + i), "s.db", sql,
+				    NULL, 0, &b, &m, NULL);
+			assert_int_equal(m.u.result.rc, SQLITE_DONE);
+			wire_msg_free(&m);
+		}
+	}
+	assert_int_equal(db_int(path, "SELECT count(*) FROM u"), 80);
+	assert_int_equal(db_int(path, "SELECT sum(n) FROM u"), 2 * (39 * 40 / 2));
+	wire_buf_free(&b);
+}
+
 /* ---- the record of executed requests --------------------------------------------------------- */
 
 static void test_dedup_request_once(void **state)
@@ -1119,9 +1301,7 @@ static void test_dedup_request_once(void **state)
 	make_dir("dedup", dir, sizeof(dir), mnt, sizeof(mnt));
 	xsnprintf(remote, sizeof(remote), "%s/d.db", mnt);
 	db_exec(remote, "CREATE TABLE x(id INTEGER PRIMARY KEY, a)");
-	assert_int_equal(fwd_dedup_create(&g_res.dedup, 1000, 1 << 20, 60000), 0);
-	assert_int_equal(fwd_request_init(&g_res.req, mnt, MAX, g_res.dedup), 0);
-	g_res.req_open = true;
+	request_open(mnt, 1000, 5000);
 
 	encode_exec(&req, 0x1234567890abcdefULL, "d.db", "INSERT INTO x(a) VALUES(?) RETURNING id",
 		    &p, 1, 0);
@@ -1297,11 +1477,12 @@ static void test_config(void **state)
 {
 	char *argv_ok[] = { "forwarder", "--listen", "ipc:///tmp/x.sock", "--mount=/m",
 			    "--workers", "8", "--max-message", "65536", "--log-level", "debug",
-			    NULL };
+			    "--role-ttl", "0", NULL };
 	char *argv_help[] = { "forwarder", "--workers", "2", "--help", NULL };
 	char *argv_bad[] = { "forwarder", "--workers", "0", NULL };
 	char *argv_extra[] = { "forwarder", "stray", NULL };
 	char *argv_unknown[] = { "forwarder", "--nope", NULL };
+	char *argv_ttl[] = { "forwarder", "--role-ttl", "-1", NULL };
 	char *argv_none[] = { "forwarder", NULL };
 	struct fwd_config c;
 	char err[256];
@@ -1311,15 +1492,18 @@ static void test_config(void **state)
 	unsetenv("LITEFS_FWD_MOUNT");
 	unsetenv("LITEFS_FWD_WORKERS");
 	unsetenv("LITEFS_FWD_MAX_MESSAGE");
+	unsetenv("LITEFS_FWD_CACHE_TTL_MS");
 	assert_int_equal(fwd_config_parse(&c, 1, argv_none, err, sizeof(err)), 0);
 	assert_string_equal(c.listen, "tcp://0.0.0.0:20208");
+	assert_int_equal(c.role_ttl_ms, 5000);
 	assert_string_equal(c.mount, "/litefs");
 	assert_int_equal(c.workers, 4);
 	assert_int_equal(c.max_message, WIRE_DEFAULT_MAX_MESSAGE);
 	assert_int_equal(c.log_level, FWD_LOG_INFO);
 
-	assert_int_equal(fwd_config_parse(&c, 10, argv_ok, err, sizeof(err)), 0);
+	assert_int_equal(fwd_config_parse(&c, 12, argv_ok, err, sizeof(err)), 0);
 	assert_string_equal(c.listen, "ipc:///tmp/x.sock");
+	assert_int_equal(c.role_ttl_ms, 0);
 	assert_string_equal(c.mount, "/m");
 	assert_int_equal(c.workers, 8);
 	assert_int_equal(c.max_message, 65536);
@@ -1331,12 +1515,14 @@ static void test_config(void **state)
 	setenv("LITEFS_FWD_MOUNT", "/env-mount", 1);
 	setenv("LITEFS_FWD_WORKERS", "3", 1);
 	setenv("LITEFS_FWD_MAX_MESSAGE", "100000", 1);
+	setenv("LITEFS_FWD_CACHE_TTL_MS", "250", 1);
 	assert_int_equal(fwd_config_parse(&c, 1, argv_none, err, sizeof(err)), 0);
+	assert_int_equal(c.role_ttl_ms, 250);
 	assert_string_equal(c.listen, "tcp://127.0.0.1:1");
 	assert_string_equal(c.mount, "/env-mount");
 	assert_int_equal(c.workers, 3);
 	assert_int_equal(c.max_message, 100000);
-	assert_int_equal(fwd_config_parse(&c, 10, argv_ok, err, sizeof(err)), 0);
+	assert_int_equal(fwd_config_parse(&c, 12, argv_ok, err, sizeof(err)), 0);
 	assert_int_equal(c.workers, 8);
 	setenv("LITEFS_FWD_WORKERS", "many", 1);
 	assert_int_equal(fwd_config_parse(&c, 1, argv_none, err, sizeof(err)), -EINVAL);
@@ -1345,6 +1531,7 @@ static void test_config(void **state)
 	unsetenv("LITEFS_FWD_MOUNT");
 	unsetenv("LITEFS_FWD_WORKERS");
 	unsetenv("LITEFS_FWD_MAX_MESSAGE");
+	unsetenv("LITEFS_FWD_CACHE_TTL_MS");
 
 	assert_int_equal(fwd_config_parse(&c, 4, argv_help, err, sizeof(err)), 0);
 	assert_true(c.help);
@@ -1354,6 +1541,8 @@ static void test_config(void **state)
 	assert_non_null(strstr(err, "stray"));
 	assert_int_equal(fwd_config_parse(&c, 2, argv_unknown, err, sizeof(err)), -EINVAL);
 	assert_non_null(strstr(err, "--nope"));
+	assert_int_equal(fwd_config_parse(&c, 3, argv_ttl, err, sizeof(err)), -EINVAL);
+	assert_non_null(strstr(err, "--role-ttl"));
 }
 
 static void test_log_line(void **state)
@@ -1892,6 +2081,9 @@ int main(void)
 		T(test_dbname_table),
 		T(test_dbname_refused_before_mount),
 		T(test_role_primary_and_replica),
+		T(test_role_cache),
+		T(test_statement_cache),
+		T(test_role_cache_expires),
 		T(test_role_replica_executes_nothing),
 		T(test_role_no_mount),
 		FID(0), FID(1), FID(2), FID(3), FID(4), FID(5), FID(6), FID(7),
