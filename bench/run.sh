@@ -7,7 +7,7 @@ sim="$top/build/litefs-sim" fwd="$top/build/litefs-fwd" lib="$top/build/liblitef
 bench="$top/build/bench"
 dir=$(mktemp -d "${TMPDIR:-/tmp}/litefs-fwd-bench.XXXXXX")
 prefix="127.0.$((RANDOM % 50 + 200))"
-reads=${BENCH_READS:-200000} writes=${BENCH_WRITES:-2000} rounds=${BENCH_ROUNDS:-5}
+reads=${BENCH_READS:-100000} writes=${BENCH_WRITES:-2000} rounds=${BENCH_ROUNDS:-7}
 pids=()
 cleanup() {
 	for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
@@ -32,19 +32,29 @@ sqlite3 "$m1/bench.db" "$setup" >/dev/null
 sleep 0.5
 
 on() { local n=$1; shift; "$sim" exec "$dir" "$n" -- "$@"; }
-med() { sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
 
-declare -A r
+# Reads: each round runs the loop without and with the preload back to back (in turn
+# first), and its ratio is taken; the median round's figures are shown.
+rd() { "$@" | awk '{print $2}'; }
+ra=() rr=()
 for ((i = 0; i < rounds; i++)); do
-	r[plain]+="$(LITEFS_FWD_MOUNT=/nonexistent "$bench" reads "$plain/bench.db" "$reads" | awk '{print $2}') "
-	r[absent]+="$(LITEFS_FWD_MOUNT=/nonexistent LD_PRELOAD="$lib" "$bench" reads "$plain/bench.db" "$reads" | awk '{print $2}') "
-	r[replica_plain]+="$(on node2 "$bench" reads "$m2/bench.db" "$reads" | awk '{print $2}') "
-	r[replica]+="$(on node2 env LD_PRELOAD="$lib" "$bench" reads "$m2/bench.db" "$reads" | awk '{print $2}') "
+	if ((i % 2)); then
+		a=$(rd env LITEFS_FWD_MOUNT=/nonexistent LD_PRELOAD="$lib" "$bench" reads "$plain/bench.db" "$reads")
+		p=$(rd env LITEFS_FWD_MOUNT=/nonexistent "$bench" reads "$plain/bench.db" "$reads")
+		r=$(rd on node2 env LD_PRELOAD="$lib" "$bench" reads "$m2/bench.db" "$reads")
+		q=$(rd on node2 "$bench" reads "$m2/bench.db" "$reads")
+	else
+		p=$(rd env LITEFS_FWD_MOUNT=/nonexistent "$bench" reads "$plain/bench.db" "$reads")
+		a=$(rd env LITEFS_FWD_MOUNT=/nonexistent LD_PRELOAD="$lib" "$bench" reads "$plain/bench.db" "$reads")
+		q=$(rd on node2 "$bench" reads "$m2/bench.db" "$reads")
+		r=$(rd on node2 env LD_PRELOAD="$lib" "$bench" reads "$m2/bench.db" "$reads")
+	fi
+	ra+=("$(echo "$a / $p" | bc -l) $p $a")
+	rr+=("$(echo "$r / $q" | bc -l) $q $r")
 done
-p=$(tr ' ' '\n' <<<"${r[plain]}" | grep . | med)
-a=$(tr ' ' '\n' <<<"${r[absent]}" | grep . | med)
-rp=$(tr ' ' '\n' <<<"${r[replica_plain]}" | grep . | med)
-rr=$(tr ' ' '\n' <<<"${r[replica]}" | grep . | med)
+median_row() { printf '%s\n' "$@" | sort -n | awk '{a[NR]=$0} END {print a[int((NR+1)/2)]}'; }
+read -r ratio_a p a < <(median_row "${ra[@]}")
+read -r ratio_r rp rr < <(median_row "${rr[@]}")
 
 # Writes: one process on the replica alternates a local INSERT on the primary's database
 # (through node1's mount, outside the replica's: not forwarded), a forwarded INSERT, and a
@@ -57,18 +67,18 @@ for ((i = 0; i < rounds; i++)); do
 	ratio=$(echo "$fw50 / ($lw50 + 1.3 * $rt50)" | bc -l)
 	rows+=("$ratio $lw50 $lw99 $fw50 $fw99 $rt50 $rt99")
 done
-read -r ratio lw50 lw99 fw50 fw99 rt50 rt99 < <(printf '%s\n' "${rows[@]}" | sort -n |
-	awk '{a[NR]=$0} END {print a[int((NR+1)/2)]}')
+read -r ratio lw50 lw99 fw50 fw99 rt50 rt99 < <(median_row "${rows[@]}")
 plain_w=$(LITEFS_FWD_MOUNT=/nonexistent "$bench" writes "$plain/bench.db" "$writes")
 read -r _ pw50 pw99 <<<"$plain_w"
 
-printf '\nlitefs-fwd figures (medians of %s rounds of %s point SELECTs, and of %s rounds of %s INSERTs)\n\n' \
-	"$rounds" "$reads" "$rounds" "$writes"
+printf '\nlitefs-fwd figures: the median of %s rounds, each measuring side by side (%s point SELECTs\n' \
+	"$rounds" "$reads"
+printf 'without and with the preload; %s INSERTs local, forwarded and round trips in turn)\n\n' "$writes"
 printf '%-58s %12s %10s\n' "what" "value" "ratio"
 printf '%-58s %9.1f ns %10s\n' "point SELECT, no preload, plain file" "$p" "1.000"
-printf '%-58s %9.1f ns %10.3f\n' "point SELECT, preload, LiteFS absent" "$a" "$(echo "$a / $p" | bc -l)"
+printf '%-58s %9.1f ns %10.3f\n' "point SELECT, preload, LiteFS absent" "$a" "$ratio_a"
 printf '%-58s %9.1f ns %10s\n' "point SELECT on a replica, no preload" "$rp" "1.000"
-printf '%-58s %9.1f ns %10.3f\n' "point SELECT on a replica, preload" "$rr" "$(echo "$rr / $rp" | bc -l)"
+printf '%-58s %9.1f ns %10.3f\n' "point SELECT on a replica, preload" "$rr" "$ratio_r"
 printf '%-58s %9.1f us\n' "local INSERT on a plain file (WAL, FULL), p50 (p99 $pw99)" "$pw50"
 printf '%-58s %9.1f us\n' "bare nanomsg REQ/REP round trip, p50 (p99 $rt99)" "$rt50"
 printf '%-58s %9.1f us\n' "local INSERT on the primary's mount, p50 (p99 $lw99)" "$lw50"

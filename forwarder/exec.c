@@ -50,6 +50,11 @@ struct fwd_exec_conn {
 	struct exec_cached_stmt stmts[EXEC_STMT_CACHE];  /* under run_lock */
 	uint64_t uses;
 	int pos_fd;          /* <mount>/<db>-pos, -1 until it could be opened */
+	/* The TXID of the database as of the end of the last statement here, and SQLite's
+	 * data version then (see exec_txid()); under run_lock. */
+	uint64_t txid;
+	unsigned data_version;
+	bool txid_known;
 	size_t name_len;
 	char name[];         /* NUL-terminated */
 };
@@ -393,6 +398,30 @@ static uint64_t exec_read_txid(const struct fwd_exec *x, struct fwd_exec_conn *c
 	return 0;
 }
 
+/* The TXID of c's database just after a statement, which succeeded (ok) and committed
+ * pages (wrote) or not. LiteFS numbers the transactions of a database one by one, so it
+ * is known without asking LiteFS (a file system round trip) when nothing but this
+ * statement can have committed since the last TXID known here: SQLite's data version of
+ * the connection then moved by exactly one, for the end of the statement's own write
+ * transaction; it moves once more when the statement's transaction found the database
+ * changed by anyone else (another process, LiteFS applying a transaction after a
+ * failover). In every other case <db>-pos is read. */
+static uint64_t exec_txid(const struct fwd_exec *x, struct fwd_exec_conn *c, bool ok,
+			  bool wrote)
+{
+	unsigned dv = 0;
+
+	sqlite3_file_control(c->db, "main", SQLITE_FCNTL_DATA_VERSION, &dv);
+	if (c->txid_known && ok && dv - c->data_version == 1) {
+		c->txid += wrote;
+	} else {
+		c->txid = exec_read_txid(x, c);
+		c->txid_known = c->txid != 0;
+	}
+	c->data_version = dv;
+	return c->txid;
+}
+
 /* True when p[0..end) holds only what SQLite skips between statements: white space,
  * comments and empty statements. Text ends at a NUL, as it does for SQLite. */
 static bool exec_tail_is_blank(const char *p, const char *end)
@@ -626,7 +655,7 @@ static bool exec_step(struct fwd_exec *x, struct fwd_exec_conn *c, sqlite3_stmt 
 		o->res.flags |= WIRE_RESULT_ROWID;
 		o->res.last_insert_rowid = rowid_after;
 	}
-	o->res.txid = exec_read_txid(x, c);
+	o->res.txid = exec_txid(x, c, rc == SQLITE_DONE, pages > 0);
 	/* A constraint failure under ON CONFLICT FAIL keeps, and commits, the rows changed
 	 * before it; any other failure wrote nothing that stays. */
 	return pages > 0 && (rc == SQLITE_DONE || (rc & 0xff) == SQLITE_CONSTRAINT);

@@ -1188,7 +1188,7 @@ static void test_txid(void **state)
 		{ "0000000000000002-e04fc44716e5272f\n", 0 },
 		{ "", 0 },
 	};
-	char dir[PATH_MAX], mnt[PATH_MAX], path[PATH_MAX + 16];
+	char dir[PATH_MAX], mnt[PATH_MAX], path[PATH_MAX + 16], db[PATH_MAX + 16];
 	struct wire_buf b = { 0 };
 	struct wire_msg m;
 
@@ -1207,16 +1207,51 @@ static void test_txid(void **state)
 	wire_msg_free(&m);
 	/* As LiteFS shows it, read after the statement. */
 	xsnprintf(path, sizeof(path), "%s/p.db-pos", mnt);
+	xsnprintf(db, sizeof(db), "%s/p.db", mnt);
 	write_file(path, "000000000000002a/e04fc44716e5272f\n", 34);
 	exec_direct(&g_res.exec, 2, "p.db", "INSERT INTO x VALUES(1)", NULL, 0, &b, &m, NULL);
 	assert_true(m.u.result.txid == 42);
 	wire_msg_free(&m);
-	write_file(path, "000000000000002b/e04fc44716e5272f\n", 34);
+
+	/* Nobody else committed since: LiteFS numbers transactions one by one, so the next
+	 * TXID is known without reading the file (which says something else here). */
+	write_file(path, "junk\n", 5);
 	exec_direct(&g_res.exec, 3, "p.db", "INSERT INTO x VALUES(2)", NULL, 0, &b, &m, NULL);
 	assert_true(m.u.result.txid == 43);
 	wire_msg_free(&m);
+	/* A write that changed nothing committed no transaction. */
+	exec_direct(&g_res.exec, 4, "p.db", "UPDATE x SET a = 0 WHERE a = 99", NULL, 0, &b, &m,
+		    NULL);
+	assert_true(m.u.result.txid == 43);
+	wire_msg_free(&m);
+
+	/* Another connection committed meanwhile: read again. */
+	db_exec(db, "INSERT INTO x VALUES(10)");
+	write_file(path, "0000000000000032/e04fc44716e5272f\n", 34);
+	exec_direct(&g_res.exec, 5, "p.db", "INSERT INTO x VALUES(3)", NULL, 0, &b, &m, NULL);
+	assert_true(m.u.result.txid == 50);
+	wire_msg_free(&m);
+	/* So does a statement that failed. */
+	write_file(path, "0000000000000033/e04fc44716e5272f\n", 34);
+	exec_direct(&g_res.exec, 6, "p.db", "INSERT INTO x VALUES(abs(-9223372036854775808))",
+		    NULL, 0, &b, &m, NULL);
+	assert_int_equal(m.u.result.rc, SQLITE_ERROR);
+	assert_true(m.u.result.txid == 51);
+	wire_msg_free(&m);
+	exec_direct(&g_res.exec, 7, "p.db", "INSERT INTO x VALUES(4)", NULL, 0, &b, &m, NULL);
+	assert_true(m.u.result.txid == 52);
+	wire_msg_free(&m);
+	exec_direct(&g_res.exec, 8, "p.db", "INSERT INTO x VALUES(5)", NULL, 0, &b, &m, NULL);
+	assert_true(m.u.result.txid == 53);
+	wire_msg_free(&m);
+
+	/* Anything but the -pos format reads as 0, and nothing is inferred from it. */
+	db_exec(db, "INSERT INTO x VALUES(11)");
 	write_file(path, "junk\n", 5);
-	exec_direct(&g_res.exec, 4, "p.db", "INSERT INTO x VALUES(3)", NULL, 0, &b, &m, NULL);
+	exec_direct(&g_res.exec, 9, "p.db", "INSERT INTO x VALUES(6)", NULL, 0, &b, &m, NULL);
+	assert_true(m.u.result.txid == 0);
+	wire_msg_free(&m);
+	exec_direct(&g_res.exec, 10, "p.db", "INSERT INTO x VALUES(7)", NULL, 0, &b, &m, NULL);
 	assert_true(m.u.result.txid == 0);
 	wire_msg_free(&m);
 	wire_buf_free(&b);
