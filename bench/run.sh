@@ -7,7 +7,8 @@ sim="$top/build/litefs-sim" fwd="$top/build/litefs-fwd" lib="$top/build/liblitef
 bench="$top/build/bench"
 dir=$(mktemp -d "${TMPDIR:-/tmp}/litefs-fwd-bench.XXXXXX")
 prefix="127.0.$((RANDOM % 50 + 200))"
-reads=${BENCH_READS:-100000} writes=${BENCH_WRITES:-2000} rounds=${BENCH_ROUNDS:-7}
+reads=${BENCH_READS:-40000} read_rounds=${BENCH_READ_ROUNDS:-15}
+writes=${BENCH_WRITES:-2000} rounds=${BENCH_ROUNDS:-7}
 pids=()
 cleanup() {
 	for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
@@ -37,7 +38,7 @@ on() { local n=$1; shift; "$sim" exec "$dir" "$n" -- "$@"; }
 # first), and its ratio is taken; the median round's figures are shown.
 rd() { "$@" | awk '{print $2}'; }
 ra=() rr=()
-for ((i = 0; i < rounds; i++)); do
+for ((i = 0; i < read_rounds; i++)); do
 	if ((i % 2)); then
 		a=$(rd env LITEFS_FWD_MOUNT=/nonexistent LD_PRELOAD="$lib" "$bench" reads "$plain/bench.db" "$reads")
 		p=$(rd env LITEFS_FWD_MOUNT=/nonexistent "$bench" reads "$plain/bench.db" "$reads")
@@ -71,9 +72,11 @@ read -r ratio lw50 lw99 fw50 fw99 rt50 rt99 < <(median_row "${rows[@]}")
 plain_w=$(LITEFS_FWD_MOUNT=/nonexistent "$bench" writes "$plain/bench.db" "$writes")
 read -r _ pw50 pw99 <<<"$plain_w"
 
-printf '\nlitefs-fwd figures: the median of %s rounds, each measuring side by side (%s point SELECTs\n' \
-	"$rounds" "$reads"
-printf 'without and with the preload; %s INSERTs local, forwarded and round trips in turn)\n\n' "$writes"
+printf '\nlitefs-fwd figures, each the median round of several measuring side by side: %s rounds of\n' \
+	"$read_rounds"
+printf '%s point SELECTs without and with the preload, %s rounds of %s INSERTs local, forwarded\n' \
+	"$reads" "$rounds" "$writes"
+printf 'and round trips in turn\n\n' 
 printf '%-58s %12s %10s\n' "what" "value" "ratio"
 printf '%-58s %9.1f ns %10s\n' "point SELECT, no preload, plain file" "$p" "1.000"
 printf '%-58s %9.1f ns %10.3f\n' "point SELECT, preload, LiteFS absent" "$a" "$ratio_a"
