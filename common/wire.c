@@ -191,6 +191,11 @@ static void wire_out_exec(struct wire_out *o, const void *msg)
 	wire_out_str(o, m->sql.p, m->sql.n);
 	wire_out_u32(o, m->nparams);
 	wire_out_values(o, m->params, m->nparams);
+	wire_out_u64(o, m->session_id);
+	wire_out_u32(o, m->session_flags);
+	wire_out_u64(o, m->snapshot_txid);
+	wire_out_u32(o, m->txn_timeout_ms);
+	wire_out_str(o, m->prologue.p, m->prologue.n);
 }
 
 static void wire_out_result(struct wire_out *o, const void *msg)
@@ -497,9 +502,19 @@ static int wire_in_exec(struct wire_in *in, struct wire_exec *m)
 	    (rc = wire_in_i64(in, &m->last_insert_rowid)) ||
 	    (rc = wire_in_str(in, &m->db)) ||
 	    (rc = wire_in_str(in, &m->sql)) ||
-	    (rc = wire_in_u32(in, &m->nparams)))
+	    (rc = wire_in_u32(in, &m->nparams)) ||
+	    (rc = wire_in_values(in, m->nparams, &m->params)))
 		return rc;
-	return wire_in_values(in, m->nparams, &m->params);
+	if ((rc = wire_in_u64(in, &m->session_id)) ||
+	    (rc = wire_in_u32(in, &m->session_flags)) ||
+	    (rc = wire_in_u64(in, &m->snapshot_txid)) ||
+	    (rc = wire_in_u32(in, &m->txn_timeout_ms)) ||
+	    (rc = wire_in_str(in, &m->prologue))) {
+		free(m->params);
+		m->params = NULL;
+		return rc;
+	}
+	return 0;
 }
 
 static int wire_in_result(struct wire_in *in, struct wire_result *m)

@@ -15,12 +15,22 @@
  *   str db                file name of the database, directly inside the mount
  *   str sql               the statement's text as prepared by the program
  *   u32 nparams, then nparams values: parameter i+1 of the statement
+ *   u64 session id        0: the statement runs on its own, in autocommit mode; else the
+ *                         program's transaction it belongs to (a session on the primary,
+ *                         with its own connection, kept open between requests)
+ *   u32 session flags     WIRE_SESSION_*
+ *   u64 snapshot txid     with WIRE_SESSION_SNAPSHOT: the TXID of the replica's state the
+ *                         transaction has read; the session is refused with
+ *                         SQLITE_BUSY_SNAPSHOT when the primary is past it
+ *   u32 txn timeout (ms)  how long the session may stay idle before it is rolled back
+ *   str prologue          with WIRE_SESSION_BEGIN: the transaction control statements the
+ *                         program ran locally before (BEGIN, SAVEPOINT ...), run first
  * RESULT reply body:
  *   u64 request id, u32 result flags (WIRE_RESULT_*), i32 rc (the last sqlite3_step result:
  *   SQLITE_DONE, or the primary's error code), i32 extended rc (sqlite3_extended_errcode),
  *   str errmsg, i64 changes, i64 total changes delta, i64 last insert rowid,
  *   u64 txid (the database's TXID on the primary after the commit, 0 if unknown),
- *   u32 ncols, u32 nrows, then nrows * ncols values (RETURNING rows, row-major)
+ *   u32 ncols, u32 nrows, then nrows * ncols values (the rows, row-major)
  * NOT_PRIMARY reply body: u64 request id, str primary hostname as the forwarder knows it
  * ERROR reply body: u64 request id (0 if the request could not be read), i32 errno-style
  *   code, str message. The request was not executed.
@@ -36,7 +46,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define WIRE_VERSION 1
+#define WIRE_VERSION 2
 #define WIRE_HEADER_SIZE 8
 /* Default cap of one message; values up to 64 MiB must fit with room to spare. */
 #define WIRE_DEFAULT_MAX_MESSAGE (256u << 20)
@@ -89,6 +99,10 @@ struct wire_str {
 #define WIRE_CONN_FOREIGN_KEYS 0x1u /* foreign key constraints are enforced */
 #define WIRE_CONN_NO_TRIGGERS 0x2u  /* triggers are disabled (SQLITE_DBCONFIG_ENABLE_TRIGGER 0) */
 
+/* Session flags of an EXEC request. */
+#define WIRE_SESSION_BEGIN 0x1u    /* open the session: run the prologue, then the statement */
+#define WIRE_SESSION_SNAPSHOT 0x2u /* snapshot_txid is set */
+
 struct wire_exec {
 	uint64_t request_id;
 	int32_t busy_timeout_ms;
@@ -97,10 +111,18 @@ struct wire_exec {
 	struct wire_str db, sql;
 	uint32_t nparams;
 	struct wire_value *params;
+	uint64_t session_id;
+	uint32_t session_flags;
+	uint64_t snapshot_txid;
+	uint32_t txn_timeout_ms;
+	struct wire_str prologue;
 };
 
 /* Result flags. */
 #define WIRE_RESULT_ROWID 0x1u /* last_insert_rowid is no longer the request's: it inserted */
+#define WIRE_RESULT_IN_TXN 0x2u /* a session request: its transaction is open afterwards */
+#define WIRE_RESULT_NOT_BEGUN 0x4u /* WIRE_SESSION_BEGIN refused, nothing was run: rc says
+				    * why (SQLITE_BUSY, SQLITE_BUSY_SNAPSHOT) */
 
 struct wire_result {
 	uint64_t request_id;

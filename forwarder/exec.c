@@ -619,8 +619,8 @@ static int exec_encode_result(struct exec_outcome *o, size_t max, struct wire_bu
  * program would observe. Caller has bound the parameters and resets stmt. Returns true
  * when the statement committed pages (to the database file, or to the WAL): SQLite counts
  * them per connection, without any I/O to find out. */
-static bool exec_step(struct fwd_exec *x, struct fwd_exec_conn *c, sqlite3_stmt *stmt,
-		      const struct wire_exec *req, size_t max, struct exec_outcome *o)
+static bool exec_step(struct fwd_exec_conn *c, sqlite3_stmt *stmt, const struct wire_exec *req,
+		      size_t max, struct exec_outcome *o)
 {
 	sqlite3 *db = c->db;
 	sqlite3_int64 total_before, rowid_after;
@@ -655,7 +655,6 @@ static bool exec_step(struct fwd_exec *x, struct fwd_exec_conn *c, sqlite3_stmt 
 		o->res.flags |= WIRE_RESULT_ROWID;
 		o->res.last_insert_rowid = rowid_after;
 	}
-	o->res.txid = exec_txid(x, c, rc == SQLITE_DONE, pages > 0);
 	/* A constraint failure under ON CONFLICT FAIL keeps, and commits, the rows changed
 	 * before it; any other failure wrote nothing that stays. */
 	return pages > 0 && (rc == SQLITE_DONE || (rc & 0xff) == SQLITE_CONSTRAINT);
@@ -672,16 +671,58 @@ static int exec_rollback(sqlite3 *db)
 	return sqlite3_get_autocommit(db) ? 0 : -EIO;
 }
 
+/* Runs req's statement on connection c, which the caller holds: taken from c's cache or
+ * prepared, bound, stepped to its end. Lock waits are not done here (busy timeout 0): a
+ * forwarder thread never waits for a lock that another request, which needs a thread to
+ * go on, may hold; the client waits and asks again, within the program's busy timeout.
+ * Returns 1 when o holds the outcome to reply with (SQLite's refusal to prepare it, or,
+ * with *ran set, the statement's run; *wrote as exec_step()); 0 when an ERROR reply was
+ * appended to out instead (nothing ran); or a negative errno (no reply made). */
+static int exec_statement(struct fwd_exec_conn *c, const struct wire_exec *req, size_t max,
+			  struct wire_buf *out, struct exec_outcome *o, bool *ran, bool *wrote)
+{
+	const char *sql = req->sql.n ? req->sql.p : exec_empty, *tail = NULL;
+	uint64_t id = req->request_id;
+	sqlite3_stmt *stmt;
+	uint32_t bad = 0;
+	int rc;
+
+	*ran = false;
+	*wrote = false;
+	sqlite3_busy_timeout(c->db, 0);
+	stmt = exec_stmt_take(c, sql, req->sql.n);
+	if (!stmt) {
+		rc = sqlite3_prepare_v2(c->db, sql, (int)req->sql.n, &stmt, &tail);
+		if (rc != SQLITE_OK)
+			return exec_outcome_take_error(o, c->db, rc) ?: 1;
+		if (!stmt)
+			return fwd_reply_error(out, max, id, EINVAL, "empty statement");
+		if (!exec_tail_is_blank(tail, sql + req->sql.n)) {
+			sqlite3_finalize(stmt);
+			return fwd_reply_error(out, max, id, EINVAL, "one statement per request");
+		}
+	}
+	rc = exec_bind(stmt, req, &bad);
+	if (rc != SQLITE_OK) {
+		exec_stmt_give(c, stmt, sql, req->sql.n);
+		return fwd_reply_error(out, max, id, rc == SQLITE_NOMEM ? ENOMEM :
+				       rc == SQLITE_TOOBIG ? E2BIG : EINVAL,
+				       "parameter %u: %s", bad,
+				       rc == SQLITE_MISMATCH ? "unknown value type" :
+				       sqlite3_errstr(rc));
+	}
+	*ran = true;
+	*wrote = exec_step(c, stmt, req, max, o);
+	exec_stmt_give(c, stmt, sql, req->sql.n);
+	return 1;
+}
+
 int fwd_exec_run(struct fwd_exec *x, const struct wire_exec *req, size_t max,
 		 struct wire_buf *out, bool *executed, bool *wrote)
 {
 	struct exec_outcome o;
 	struct fwd_exec_conn *c;
-	sqlite3_stmt *stmt = NULL;
-	const char *sql = req->sql.n ? req->sql.p : exec_empty, *tail = NULL;
 	uint64_t id = req->request_id;
-	bool have_result = false;  /* o holds the reply */
-	uint32_t bad = 0;
 	int rc;
 
 	*executed = false;
@@ -696,65 +737,154 @@ int fwd_exec_run(struct fwd_exec *x, const struct wire_exec *req, size_t max,
 	if (rc)
 		goto out;
 	pthread_mutex_lock(&c->run_lock);
-	sqlite3_busy_timeout(c->db, req->busy_timeout_ms > 0 ? req->busy_timeout_ms : 0);
-
-	stmt = exec_stmt_take(c, sql, req->sql.n);
-	if (!stmt) {
-		rc = sqlite3_prepare_v2(c->db, sql, (int)req->sql.n, &stmt, &tail);
-		if (rc != SQLITE_OK) {
-			rc = exec_outcome_take_error(&o, c->db, rc);
-			have_result = true;
-			goto release;
-		}
-		if (!stmt) {
-			rc = fwd_reply_error(out, max, id, EINVAL, "empty statement");
-			goto release;
-		}
-		if (!exec_tail_is_blank(tail, sql + req->sql.n)) {
-			rc = fwd_reply_error(out, max, id, EINVAL, "one statement per request");
-			sqlite3_finalize(stmt);
-			stmt = NULL;
-			goto release;
-		}
-	}
-	rc = exec_bind(stmt, req, &bad);
-	if (rc != SQLITE_OK) {
-		rc = fwd_reply_error(out, max, id, rc == SQLITE_NOMEM ? ENOMEM :
-				     rc == SQLITE_TOOBIG ? E2BIG : EINVAL,
-				     "parameter %u: %s", bad,
-				     rc == SQLITE_MISMATCH ? "unknown value type" :
-				     sqlite3_errstr(rc));
-		goto release;
-	}
-
-	*executed = true;
-	*wrote = exec_step(x, c, stmt, req, max, &o);
-	rc = 0;
-	have_result = true;
-	if (!sqlite3_get_autocommit(c->db)) {
-		/* Transactions over the channel are not there yet: undo and refuse. */
+	rc = exec_statement(c, req, max, out, &o, executed, wrote);
+	if (rc == 1 && *executed && !sqlite3_get_autocommit(c->db)) {
+		/* A transaction is a session's: undo and refuse. */
 		*executed = false;
 		*wrote = false;
-		have_result = false;
 		if (exec_rollback(c->db)) {
 			fwd_log_error("%s: transaction stays open after ROLLBACK; closing",
 				      c->name);
 			exec_conn_drop(x, c);
 		}
 		rc = fwd_reply_error(out, max, id, ENOTSUP,
-				     "transactions cannot be forwarded; rolled back");
+				     "a transaction can only be opened in a session; rolled back");
+	} else if (rc == 1 && *executed) {
+		o.res.txid = exec_txid(x, c, o.res.rc == SQLITE_DONE, *wrote);
 	}
-
-release:
-	if (stmt)
-		exec_stmt_give(c, stmt, sql, req->sql.n);
 	pthread_mutex_unlock(&c->run_lock);
 	exec_conn_put(x, c);
-	if (rc || !have_result)
+	if (rc != 1)
 		goto out;
 encode:
 	rc = exec_encode_result(&o, max, out);
 out:
 	exec_outcome_free(&o);
 	return rc;
+}
+
+/* Makes o say that the transaction's first write was refused and undone: code xrc and
+ * SQLite's text for it, nothing changed, no rows. Returns 0 or -ENOMEM. */
+static int exec_outcome_refused(struct exec_outcome *o, int xrc)
+{
+	exec_cells_free(o);
+	o->drop = 0;
+	o->res.rc = xrc & 0xff;
+	o->res.xrc = xrc;
+	o->res.changes = 0;
+	o->res.total_changes_delta = 0;
+	o->res.flags = WIRE_RESULT_NOT_BEGUN;
+	o->res.ncols = 0;
+	free(o->errmsg);
+	o->errmsg = strdup(sqlite3_errstr(xrc));
+	return o->errmsg ? 0 : -ENOMEM;
+}
+
+/* The first request of a session: on a connection of its own, the prologue, then the
+ * statement; refused and undone (WIRE_RESULT_NOT_BEGUN) when the statement could not get
+ * the write lock, or when the primary is past the snapshot the transaction read on the
+ * replica. The write lock is held by then, so nothing can commit between the check and
+ * the transaction's end. Returns as exec_statement(); *c is the connection when the
+ * transaction stays open, else NULL (closed). */
+static int exec_session_begin(struct fwd_exec *x, struct fwd_exec_conn **cp,
+			      const struct wire_exec *req, size_t max, struct wire_buf *out,
+			      struct exec_outcome *o, bool *ran, bool *wrote)
+{
+	struct fwd_exec_conn *c = NULL;
+	int rc;
+
+	*cp = NULL;
+	*ran = false;
+	*wrote = false;
+	rc = exec_conn_open(x, &req->db, &c, o);
+	if (rc == -EIO) {
+		o->res.flags |= WIRE_RESULT_NOT_BEGUN;
+		return 1;
+	}
+	if (rc)
+		return rc;
+	if (req->prologue.n) {
+		char *text = strndup(req->prologue.p, req->prologue.n);
+
+		if (!text) {
+			rc = -ENOMEM;
+			goto fail;
+		}
+		sqlite3_busy_timeout(c->db, 0);
+		rc = sqlite3_exec(c->db, text, NULL, NULL, NULL);
+		free(text);
+		if (rc != SQLITE_OK) {
+			rc = exec_outcome_take_error(o, c->db, rc) ?: 1;
+			o->res.flags |= WIRE_RESULT_NOT_BEGUN;
+			goto fail;
+		}
+	}
+	rc = exec_statement(c, req, max, out, o, ran, wrote);
+	if (rc != 1 || !*ran || sqlite3_get_autocommit(c->db))
+		goto done;
+	if ((o->res.rc & 0xff) == SQLITE_BUSY) {
+		rc = exec_outcome_refused(o, o->res.xrc) ?: 1;
+		*ran = false;
+		goto fail;
+	}
+	if (req->session_flags & WIRE_SESSION_SNAPSHOT) {
+		uint64_t txid = exec_read_txid(x, c);
+
+		if (txid != req->snapshot_txid) {
+			fwd_log_debug("request %llu: transaction read TXID %llu, primary is at %llu",
+				      (unsigned long long)req->request_id,
+				      (unsigned long long)req->snapshot_txid,
+				      (unsigned long long)txid);
+			rc = exec_outcome_refused(o, SQLITE_BUSY_SNAPSHOT) ?: 1;
+			o->res.txid = txid;
+			*ran = false;
+			goto fail;
+		}
+	}
+done:
+	if (rc == 1 && !sqlite3_get_autocommit(c->db)) {
+		*cp = c;
+		return rc;
+	}
+fail:
+	*wrote = false;
+	exec_conn_free(c);  /* rolls back */
+	return rc;
+}
+
+int fwd_exec_run_session(struct fwd_exec *x, struct fwd_exec_conn **cp,
+			 const struct wire_exec *req, size_t max, struct wire_buf *out,
+			 struct fwd_exec_report *rep)
+{
+	struct exec_outcome o;
+	struct fwd_exec_conn *c;
+	int rc;
+
+	memset(rep, 0, sizeof(*rep));
+	memset(&o, 0, sizeof(o));
+	o.res.request_id = req->request_id;
+	if (req->sql.n >= INT_MAX)
+		return fwd_reply_error(out, max, req->request_id, E2BIG, "statement too long");
+	if (req->session_flags & WIRE_SESSION_BEGIN)
+		rc = exec_session_begin(x, cp, req, max, out, &o, &rep->executed, &rep->wrote);
+	else
+		rc = exec_statement(*cp, req, max, out, &o, &rep->executed, &rep->wrote);
+	c = *cp;
+	rep->in_txn = c && !sqlite3_get_autocommit(c->db);
+	if (rc != 1)
+		goto out;
+	if (rep->in_txn)
+		o.res.flags |= WIRE_RESULT_IN_TXN;
+	else if (c && rep->executed)
+		o.res.txid = exec_read_txid(x, c);  /* the transaction ended here */
+	rc = exec_encode_result(&o, max, out);
+out:
+	exec_outcome_free(&o);
+	return rc;
+}
+
+void fwd_exec_conn_close(struct fwd_exec_conn *c)
+{
+	if (c)
+		exec_conn_free(c);
 }

@@ -50,6 +50,30 @@ void fwd_exec_close(struct fwd_exec *x);
 int fwd_exec_run(struct fwd_exec *x, const struct wire_exec *req, size_t max,
 		 struct wire_buf *out, bool *executed, bool *wrote);
 
+/* What a session request did. */
+struct fwd_exec_report {
+	bool executed;  /* the statement ran (and its outcome stands) */
+	bool wrote;     /* as for fwd_exec_run() */
+	bool in_txn;    /* the session's transaction is open afterwards */
+};
+
+/* Runs req, a request of session req->session_id, on the session's own connection *c,
+ * which the caller holds, and appends the reply as fwd_exec_run() does, with
+ * WIRE_RESULT_IN_TXN while the transaction stays open. With WIRE_SESSION_BEGIN, *c must
+ * be NULL: a connection is opened for the session, the prologue runs, then the statement;
+ * the reply has WIRE_RESULT_NOT_BEGUN when the statement could not take the write lock
+ * (SQLITE_BUSY) or the primary is past the snapshot the transaction read (with
+ * WIRE_SESSION_SNAPSHOT: SQLITE_BUSY_SNAPSHOT), all of it undone; *c is the session's
+ * connection while its transaction is open, else NULL. The TXID of the reply is that of
+ * the statement that ended the transaction. Returns 0, or -ENOMEM / -EMSGSIZE when no
+ * reply could be made. */
+int fwd_exec_run_session(struct fwd_exec *x, struct fwd_exec_conn **c,
+			 const struct wire_exec *req, size_t max, struct wire_buf *out,
+			 struct fwd_exec_report *rep);
+
+/* Closes a session's connection (rolling back its transaction). NULL is fine. */
+void fwd_exec_conn_close(struct fwd_exec_conn *c);
+
 /* The connection x keeps to database name (NUL-terminated), or NULL when none is open:
  * for tests and diagnostics, which may only look at it between two fwd_exec_run(). */
 struct sqlite3 *fwd_exec_handle(struct fwd_exec *x, const char *name);

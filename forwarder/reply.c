@@ -1,9 +1,20 @@
-/* ERROR and NOT_PRIMARY replies. */
+/* ERROR, NOT_PRIMARY and bare RESULT replies. */
 #include "reply.h"
 
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
+
+/* Formats into msg[0..1024) and points str at it. */
+static void reply_format(struct wire_str *str, char *msg, const char *fmt, va_list ap)
+{
+	int n = vsnprintf(msg, 1024, fmt, ap);
+
+	if (n < 0)
+		n = 0;
+	str->p = msg;
+	str->n = (uint32_t)(n < 1024 ? n : 1023);
+}
 
 int fwd_reply_error(struct wire_buf *out, size_t max, uint64_t id, int code, const char *fmt,
 		    ...)
@@ -11,16 +22,25 @@ int fwd_reply_error(struct wire_buf *out, size_t max, uint64_t id, int code, con
 	struct wire_error e = { .request_id = id, .code = code };
 	char msg[1024];
 	va_list ap;
-	int n;
 
 	va_start(ap, fmt);
-	n = vsnprintf(msg, sizeof(msg), fmt, ap);
+	reply_format(&e.message, msg, fmt, ap);
 	va_end(ap);
-	if (n < 0)
-		n = 0;
-	e.message.p = msg;
-	e.message.n = (uint32_t)((size_t)n < sizeof(msg) ? (size_t)n : sizeof(msg) - 1);
 	return wire_encode_error(out, &e, max);
+}
+
+int fwd_reply_result(struct wire_buf *out, size_t max, uint64_t id, int xrc, uint32_t flags,
+		     const char *fmt, ...)
+{
+	struct wire_result r = { .request_id = id, .rc = xrc & 0xff, .xrc = xrc,
+				 .flags = flags };
+	char msg[1024];
+	va_list ap;
+
+	va_start(ap, fmt);
+	reply_format(&r.errmsg, msg, fmt, ap);
+	va_end(ap);
+	return wire_encode_result(out, &r, max);
 }
 
 int fwd_reply_not_primary(struct wire_buf *out, size_t max, uint64_t id, const char *primary)

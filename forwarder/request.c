@@ -9,10 +9,13 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <sqlite3.h>
+
 #include "dbname.h"
 #include "log.h"
 #include "reply.h"
 #include "role.h"
+#include "session.h"
 
 static uint64_t request_fnv(uint64_t h, const void *p, size_t n)
 {
@@ -132,6 +135,62 @@ static int request_run(const struct fwd_request_ctx *c, const struct wire_exec *
 	return request_refuse(c, req, &role, out);
 }
 
+/* Answers a claimed EXEC of a session (req->session_id set). A transaction's first request
+ * reads the role afresh, once for the whole transaction: its statements then run on the
+ * node that took the write lock, and a node demoted meanwhile cannot commit them (LiteFS
+ * refuses), which the program hears at COMMIT. *executed as for request_run(). */
+static int request_run_session(const struct fwd_request_ctx *c, const struct wire_exec *req,
+			       struct wire_buf *out, bool *executed)
+{
+	struct fwd_exec_report rep = { 0 };
+	struct fwd_exec_conn *conn = NULL;
+	struct fwd_role_info role;
+	struct fwd_session *s;
+	uint64_t id = req->request_id;
+	int rc;
+
+	*executed = false;
+	if (req->session_flags & WIRE_SESSION_BEGIN) {
+		rc = fwd_role_get(c->role, true, &role);
+		if (rc)
+			return fwd_reply_error(out, c->max_message, id, -rc,
+					       "cannot tell whether this node is the primary: %s",
+					       strerror(-rc));
+		if (role.role != FWD_ROLE_PRIMARY)
+			return request_refuse(c, req, &role, out);
+		rc = fwd_session_reserve(c->sessions, req->session_id,
+					 req->txn_timeout_ms ? req->txn_timeout_ms :
+					 FWD_DEFAULT_TXN_TIMEOUT_MS, &s);
+		if (rc == -EBUSY)
+			return fwd_reply_result(out, c->max_message, id, SQLITE_BUSY,
+						WIRE_RESULT_NOT_BEGUN,
+						"litefs-fwd: too many open transactions on the primary");
+		if (rc)
+			return fwd_reply_error(out, c->max_message, id, -rc,
+					       "cannot open session %llu: %s",
+					       (unsigned long long)req->session_id, strerror(-rc));
+	} else {
+		rc = fwd_session_acquire(c->sessions, req->session_id, &s);
+		if (rc == -ETIMEDOUT)
+			return fwd_reply_result(out, c->max_message, id, SQLITE_ABORT_ROLLBACK, 0,
+						"litefs-fwd: the transaction was rolled back on the "
+						"primary: it stayed idle for longer than its timeout "
+						"(LITEFS_FWD_TXN_TIMEOUT_MS)");
+		if (rc)
+			return fwd_reply_result(out, c->max_message, id, SQLITE_ABORT_ROLLBACK, 0,
+						"litefs-fwd: the primary does not know this "
+						"transaction (its forwarder restarted, or another node "
+						"became the primary): it was rolled back");
+		conn = fwd_session_conn(s);
+	}
+	rc = fwd_exec_run_session(c->exec, &conn, req, c->max_message, out, &rep);
+	if (req->session_flags & WIRE_SESSION_BEGIN)
+		fwd_session_set_conn(s, conn);
+	fwd_session_release(c->sessions, s, !rep.in_txn);
+	*executed = rep.executed;
+	return rc;
+}
+
 int fwd_request_handle(const struct fwd_request_ctx *c, const void *msg, size_t len,
 		       struct wire_buf *out)
 {
@@ -185,7 +244,10 @@ int fwd_request_handle(const struct fwd_request_ctx *c, const void *msg, size_t 
 		goto out;
 	}
 
-	rc = request_run(c, req, out, &executed);
+	if (req->session_id)
+		rc = request_run_session(c, req, out, &executed);
+	else
+		rc = request_run(c, req, out, &executed);
 	if (rc && !executed && out->len == start)
 		rc = fwd_reply_error(out, c->max_message, id, -rc, "cannot execute: %s",
 				     strerror(-rc));

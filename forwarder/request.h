@@ -8,6 +8,10 @@
 #include "dedup.h"
 #include "exec.h"
 #include "role.h"
+#include "session.h"
+
+/* Idle timeout of a session whose client gave none. */
+#define FWD_DEFAULT_TXN_TIMEOUT_MS 5000
 #include "wire.h"
 
 /* What the workers share to answer requests; filled by the owner of those parts, which
@@ -16,6 +20,7 @@ struct fwd_request_ctx {
 	struct fwd_exec *exec;        /* the SQLite connections */
 	struct fwd_dedup *dedup;      /* the record of executed requests */
 	struct fwd_role_cache *role;  /* whether this node is the primary */
+	struct fwd_sessions *sessions; /* the open transactions */
 	const char *mount;
 	size_t max_message;           /* cap of requests and replies */
 };

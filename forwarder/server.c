@@ -25,11 +25,14 @@
 #include "log.h"
 #include "request.h"
 #include "role.h"
+#include "session.h"
 #include "wire.h"
 
 /* Room for the control header of a request: the SP header with its backtrace (4 bytes a
  * hop) and the cmsg framing around it. */
 #define SERVER_CTRL_SIZE 1024
+/* How often idle sessions are looked for, while there are any. */
+#define SERVER_EXPIRY_TICK_MS 100
 
 struct server_worker {
 	struct fwd_server *server;
@@ -41,11 +44,15 @@ struct fwd_server {
 	int sock;                 /* the raw REP socket */
 	int rcv_fd;               /* its NN_RCVFD */
 	int stop_fd;              /* eventfd, readable once stopping */
+	int wake_fd;              /* eventfd: the waiting worker is to look at its timeout */
+	bool ticking;             /* the waiting worker wakes up to expire sessions; atomic */
 	int nworkers, started;
 	struct server_worker *workers;
 	pthread_mutex_t recv_lock;    /* held by the one worker waiting on the socket */
 	struct fwd_dedup *dedup;
 	struct fwd_exec exec;         /* zeroed until initialised */
+	struct fwd_sessions *sessions;
+	int64_t next_expiry_ms;       /* when idle sessions are looked at next; recv_lock */
 	struct fwd_role_cache role;   /* initialised once mount is set */
 	bool role_init;
 	struct fwd_request_ctx req;   /* what the workers share */
@@ -96,9 +103,10 @@ struct server_request {
 static int server_receive(struct server_worker *w, struct server_request *r)
 {
 	struct fwd_server *s = w->server;
-	struct pollfd pfd[2] = {
+	struct pollfd pfd[3] = {
 		{ .fd = s->stop_fd, .events = POLLIN },
 		{ .fd = s->rcv_fd, .events = POLLIN },
+		{ .fd = s->wake_fd, .events = POLLIN },
 	};
 
 	for (;;) {
@@ -109,10 +117,37 @@ static int server_receive(struct server_worker *w, struct server_request *r)
 					 .msg_controllen = sizeof(r->ctrl) };
 		int n, rc;
 
+		int64_t now = server_now_ms();
+
 		if (__atomic_load_n(&s->exiting, __ATOMIC_ACQUIRE))
 			return -ECANCELED;
-		/* stopping: only the socket, and a timeout to notice the end */
-		rc = stopping ? poll(pfd + 1, 1, 50) : poll(pfd, 2, -1);
+		if (now >= s->next_expiry_ms) {
+			size_t gone = fwd_sessions_expire(s->sessions, now);
+
+			if (gone)
+				fwd_log_info("%zu idle transaction%s rolled back", gone,
+					     gone == 1 ? "" : "s");
+			s->next_expiry_ms = now + SERVER_EXPIRY_TICK_MS;
+		}
+		/* stopping: only the socket, and a timeout to notice the end; with sessions
+		 * open, a tick to roll back the idle ones (a worker that opens the first one
+		 * wakes this one up through wake_fd) */
+		if (stopping) {
+			rc = poll(pfd + 1, 1, 50);
+		} else {
+			bool tick = fwd_sessions_count(s->sessions) > 0;
+
+			__atomic_store_n(&s->ticking, tick, __ATOMIC_RELEASE);
+			rc = poll(pfd, 3, tick ? SERVER_EXPIRY_TICK_MS : -1);
+			if (rc > 0 && pfd[2].revents) {
+				uint64_t v;
+
+				if (read(s->wake_fd, &v, sizeof(v)) < 0 && errno != EAGAIN)
+					fwd_log_warn("worker %d: wake: %s", w->index,
+						     strerror(errno));
+				continue;
+			}
+		}
 		if (rc < 0) {
 			if (errno == EINTR)
 				continue;
@@ -185,6 +220,12 @@ static void server_answer(struct server_worker *w, struct server_request *r)
 	}
 	nn_freemsg(r->body);
 	r->body = NULL;
+	if (!__atomic_load_n(&s->ticking, __ATOMIC_ACQUIRE) && fwd_sessions_count(s->sessions)) {
+		uint64_t one = 1;
+
+		if (write(s->wake_fd, &one, sizeof(one)) < 0 && errno != EAGAIN)
+			fwd_log_warn("worker %d: wake: %s", w->index, strerror(errno));
+	}
 	if (!rc) {
 		iov = (struct nn_iovec){ .iov_base = reply.p, .iov_len = reply.len };
 		hdr = (struct nn_msghdr){ .msg_iov = &iov, .msg_iovlen = 1,
@@ -260,6 +301,9 @@ static void server_teardown(struct fwd_server *s)
 		nn_close(s->sock);
 	if (s->stop_fd >= 0)
 		close(s->stop_fd);
+	if (s->wake_fd >= 0)
+		close(s->wake_fd);
+	fwd_sessions_destroy(s->sessions);
 	fwd_exec_close(&s->exec);
 	fwd_dedup_destroy(s->dedup);
 	if (s->role_init)
@@ -304,6 +348,7 @@ int fwd_server_start(const struct fwd_server_opts *o, struct fwd_server **out)
 	pthread_mutex_init(&s->recv_lock, NULL);
 	s->sock = -1;
 	s->stop_fd = -1;
+	s->wake_fd = -1;
 	s->nworkers = o->workers;
 	s->max_message = o->max_message;
 	s->linger_ms = o->linger_ms > 0 ? o->linger_ms : FWD_SERVER_DEFAULT_LINGER_MS;
@@ -325,12 +370,20 @@ int fwd_server_start(const struct fwd_server_opts *o, struct fwd_server **out)
 		rc = -errno;
 		goto fail;
 	}
+	s->wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	if (s->wake_fd < 0) {
+		rc = -errno;
+		goto fail;
+	}
 	rc = fwd_exec_init(&s->exec, s->mount);
+	if (rc)
+		goto fail;
+	rc = fwd_sessions_create(&s->sessions, FWD_SESSIONS_MAX);
 	if (rc)
 		goto fail;
 	s->req = (struct fwd_request_ctx){
 		.exec = &s->exec, .dedup = s->dedup, .role = &s->role, .mount = s->mount,
-		.max_message = s->max_message,
+		.max_message = s->max_message, .sessions = s->sessions,
 	};
 	for (int i = 0; i < s->nworkers; i++) {
 		s->workers[i].server = s;

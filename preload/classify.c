@@ -411,16 +411,57 @@ static bool add_vacuum(struct written *w, const char *sql, bool *wrote)
 
 /* --- the classification ----------------------------------------------------------------- */
 
+/* The distinct schemas a statement reads (temp left out). */
+#define READS_MAX 8
+struct reads {
+	const char *schema[READS_MAX];
+	size_t n;
+	bool overflow;
+};
+
+static void read_add(struct reads *r, const char *schema)
+{
+	/* SQLite names no schema for a table read for its rows alone (count(*)): it may be
+	 * any, so it counts as a LiteFS one. */
+	if (!schema) {
+		r->overflow = true;
+		return;
+	}
+	if (is_temp(schema))
+		return;
+	for (size_t i = 0; i < r->n; i++)
+		if (same_db(r->schema[i], schema))
+			return;
+	if (r->n == READS_MAX)
+		r->overflow = true;
+	else
+		r->schema[r->n++] = schema;
+}
+
+/* Whether one of the schemas read is a LiteFS database; true when there were too many to
+ * keep, or one was not named (forwarding a read inside a session is the safe side). */
+static bool reads_litefs(const struct reads *r, classify_is_litefs_fn is_litefs, void *ctx)
+{
+	if (r->overflow)
+		return true;
+	for (size_t i = 0; i < r->n; i++)
+		if (is_litefs(ctx, r->schema[i]))
+			return true;
+	return false;
+}
+
 void classify_statement(const struct classify_event *ev, size_t nev, const char *sql,
 			bool explain, classify_is_litefs_fn is_litefs, void *ctx,
 			struct classify_result *out)
 {
 	struct written w = { .is_litefs = is_litefs, .ctx = ctx };
+	struct reads reads = { 0 };
 	bool txn = false, wrote = false, unknown = false, pragma = false;
 
 	out->kind = CLASSIFY_LOCAL;
 	out->schema = NULL;
 	out->persistent_pragma = false;
+	out->reads_litefs = false;
 	if (explain)
 		return;
 
@@ -442,6 +483,8 @@ void classify_statement(const struct classify_event *ev, size_t nev, const char 
 			txn = true;
 			break;
 		case SQLITE_READ:
+			read_add(&reads, e->db);
+			break;
 		case SQLITE_SELECT:
 		case SQLITE_FUNCTION:
 		case SQLITE_RECURSIVE:
@@ -509,6 +552,7 @@ void classify_statement(const struct classify_event *ev, size_t nev, const char 
 		out->kind = CLASSIFY_TXN;
 	} else if (w.nlitefs == 0) {
 		out->kind = CLASSIFY_LOCAL;
+		out->reads_litefs = reads_litefs(&reads, is_litefs, ctx);
 	} else if (w.nlitefs == 1 && !w.other) {
 		out->kind = CLASSIFY_WRITE;
 		out->schema = w.litefs;
@@ -516,4 +560,34 @@ void classify_statement(const struct classify_event *ev, size_t nev, const char 
 	} else {
 		out->kind = CLASSIFY_UNSUPPORTED;
 	}
+}
+
+enum classify_txn_op classify_txn_op(const char *sql)
+{
+	const char *p = skip_blank(sql, true);
+	size_t n = word_len(p);
+
+	if (word_eq(p, n, "commit") || word_eq(p, n, "end"))
+		return CLASSIFY_TXN_COMMIT;
+	if (word_eq(p, n, "savepoint"))
+		return CLASSIFY_TXN_SAVEPOINT;
+	if (word_eq(p, n, "release"))
+		return CLASSIFY_TXN_RELEASE;
+	if (word_eq(p, n, "begin")) {
+		p = skip_blank(p + n, false);
+		n = word_len(p);
+		if (word_eq(p, n, "immediate") || word_eq(p, n, "exclusive"))
+			return CLASSIFY_TXN_BEGIN_WRITE;
+		return CLASSIFY_TXN_BEGIN;
+	}
+	if (word_eq(p, n, "rollback")) {
+		p = skip_blank(p + n, false);
+		n = word_len(p);
+		if (word_eq(p, n, "transaction")) {
+			p = skip_blank(p + n, false);
+			n = word_len(p);
+		}
+		return word_eq(p, n, "to") ? CLASSIFY_TXN_ROLLBACK_TO : CLASSIFY_TXN_ROLLBACK;
+	}
+	return CLASSIFY_TXN_UNKNOWN;
 }

@@ -30,6 +30,19 @@ struct classify_result {
 	 * the statement modifies; points into an event or into static storage. */
 	const char *schema;
 	bool persistent_pragma; /* the write is a PRAGMA that changes the database file */
+	bool reads_litefs;      /* CLASSIFY_LOCAL: it reads a table of a LiteFS database */
+};
+
+/* What a transaction control statement does. */
+enum classify_txn_op {
+	CLASSIFY_TXN_UNKNOWN,
+	CLASSIFY_TXN_BEGIN,        /* BEGIN [DEFERRED] [TRANSACTION] */
+	CLASSIFY_TXN_BEGIN_WRITE,  /* BEGIN IMMEDIATE / EXCLUSIVE: takes the write lock now */
+	CLASSIFY_TXN_COMMIT,       /* COMMIT, END */
+	CLASSIFY_TXN_ROLLBACK,     /* ROLLBACK [TRANSACTION] */
+	CLASSIFY_TXN_ROLLBACK_TO,  /* ROLLBACK [TRANSACTION] TO [SAVEPOINT] name */
+	CLASSIFY_TXN_SAVEPOINT,    /* SAVEPOINT name */
+	CLASSIFY_TXN_RELEASE,      /* RELEASE [SAVEPOINT] name */
 };
 
 /* Asks whether schema (never "temp") of the connection is a LiteFS database (a file directly
@@ -43,5 +56,8 @@ typedef bool (*classify_is_litefs_fn)(void *ctx, const char *schema);
 void classify_statement(const struct classify_event *ev, size_t nev, const char *sql,
 			bool explain, classify_is_litefs_fn is_litefs, void *ctx,
 			struct classify_result *out);
+
+/* Reads the text of a statement classified CLASSIFY_TXN. */
+enum classify_txn_op classify_txn_op(const char *sql);
 
 #endif

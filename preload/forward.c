@@ -26,6 +26,9 @@ atomic_int forward_nfake;
 static __thread struct transport *fwd_transport;
 static __thread char fwd_transport_ep[512];
 
+/* How long closing a connection waits for the rollback of its open transaction. */
+#define FWD_ABANDON_TIMEOUT_MS 1000
+
 static pthread_mutex_t fwd_id_mu = PTHREAD_MUTEX_INITIALIZER;
 static uint64_t fwd_id_next;
 static pid_t fwd_id_pid;
@@ -232,19 +235,46 @@ static int fwd_fail(struct fwd_stmt *s, int xrc, const char *msg)
 	return forward_rc(s->conn, xrc);
 }
 
-int forward_step(struct fwd_stmt *s, const char *endpoint)
+/* Milliseconds to wait before asking again after the primary answered SQLITE_BUSY for the
+ * attempt-th time: SQLite's own busy handler's steps, so that a program's busy_timeout
+ * means here what it means there. */
+static int fwd_busy_delay_ms(int attempt)
 {
+	static const unsigned char delays[] = { 1, 2, 5, 10, 15, 20, 25, 25, 25, 50, 50, 100 };
+
+	return attempt < (int)sizeof(delays) ? delays[attempt] : 100;
+}
+
+uint64_t forward_new_id(void)
+{
+	return fwd_request_id();
+}
+
+/* Encodes req with a fresh request id into buf (emptied first). Returns 0 or a negative
+ * errno. */
+static int fwd_encode(struct wire_exec *req, struct wire_buf *buf)
+{
+	req->request_id = fwd_request_id();
+	buf->len = 0;
+	return wire_encode_exec(buf, req, fwd_config.max_message);
+}
+
+int forward_step(struct fwd_stmt *s, const char *endpoint, struct forward_ctx *fc)
+{
+	struct forward_ctx none = {0};
 	struct wire_exec req = {0};
 	struct wire_buf buf = {0};
 	char ep[512];
-	int64_t deadline = fwd_now_ms() + fwd_config.timeout_ms;
+	int64_t start = fwd_now_ms(), deadline = start + fwd_config.timeout_ms;
 	bool unknown = false; /* a request was sent and never answered: it may have run */
-	int rc, result;
+	int rc, result, busy_attempt = 0;
 
+	if (!fc)
+		fc = &none;
+	fc->in_txn = fc->not_begun = fc->answered = false;
 	if (s->bind_failed)
 		return fwd_fail(s, SQLITE_NOMEM, "litefs-fwd: out of memory recording a binding");
 	snprintf(ep, sizeof(ep), "%s", endpoint);
-	req.request_id = fwd_request_id();
 	req.busy_timeout_ms = s->conn->busy_timeout_ms;
 	req.last_insert_rowid = real_sqlite.last_insert_rowid(s->conn->db);
 	{
@@ -260,7 +290,13 @@ int forward_step(struct fwd_stmt *s, const char *endpoint)
 	req.sql.n = req.sql.p ? (uint32_t)strlen(req.sql.p) : 0;
 	req.nparams = (uint32_t)s->nparams;
 	req.params = s->params;
-	rc = wire_encode_exec(&buf, &req, fwd_config.max_message);
+	req.session_id = fc->session_id;
+	req.session_flags = fc->session_flags;
+	req.snapshot_txid = fc->snapshot_txid;
+	req.txn_timeout_ms = (uint32_t)fwd_config.txn_timeout_ms;
+	req.prologue.p = fc->prologue;
+	req.prologue.n = fc->prologue ? (uint32_t)strlen(fc->prologue) : 0;
+	rc = fwd_encode(&req, &buf);
 	if (rc)
 		return fwd_fail(s, rc == -EMSGSIZE ? SQLITE_TOOBIG : SQLITE_NOMEM,
 				rc == -EMSGSIZE ? "litefs-fwd: statement too large to forward"
@@ -292,6 +328,28 @@ int forward_step(struct fwd_stmt *s, const char *endpoint)
 				continue;
 			}
 			if (m.type == WIRE_RESULT && m.u.result.request_id == req.request_id) {
+				const struct wire_result *r = &m.u.result;
+				int waited = (int)(fwd_now_ms() - start);
+				int delay = fwd_busy_delay_ms(busy_attempt);
+
+				/* The primary never waits for a lock: the program's busy timeout
+				 * is spent here, asking again. Nothing ran (a statement that
+				 * cannot get its lock has no effect), so a new id is taken. */
+				if ((r->rc & 0xff) == SQLITE_BUSY && r->xrc != SQLITE_BUSY_SNAPSHOT &&
+				    waited + delay <= s->conn->busy_timeout_ms) {
+					wire_msg_free(&m);
+					free(reply);
+					usleep((useconds_t)delay * 1000);
+					busy_attempt++;
+					unknown = false;
+					deadline = fwd_now_ms() + fwd_config.timeout_ms;
+					if (fwd_encode(&req, &buf))
+						break;
+					continue;
+				}
+				fc->answered = true;
+				fc->in_txn = (r->flags & WIRE_RESULT_IN_TXN) != 0;
+				fc->not_begun = (r->flags & WIRE_RESULT_NOT_BEGUN) != 0;
 				result = fwd_take_result(s, &m, reply);
 				wire_msg_free(&m);
 				wire_buf_free(&buf);
@@ -355,6 +413,33 @@ int forward_step(struct fwd_stmt *s, const char *endpoint)
 	return fwd_fail(s, SQLITE_BUSY, "litefs-fwd: no primary reachable; nothing was sent");
 }
 
+void forward_session_abandon(struct fwd_conn *c, const char *endpoint)
+{
+	static const char rollback[] = "ROLLBACK";
+	struct wire_exec req = {0};
+	struct wire_buf buf = {0};
+	struct transport *t = fwd_transport_for(endpoint);
+	void *reply = NULL;
+	size_t rlen = 0;
+	int sent = 0;
+
+	req.db.p = c->session_file;
+	req.db.n = (uint32_t)strlen(c->session_file);
+	req.sql.p = rollback;
+	req.sql.n = sizeof(rollback) - 1;
+	req.session_id = c->session_id;
+	req.txn_timeout_ms = (uint32_t)fwd_config.txn_timeout_ms;
+	if (!t || fwd_encode(&req, &buf))
+		goto out;
+	if (transport_request(t, buf.p, buf.len, &reply, &rlen, FWD_ABANDON_TIMEOUT_MS,
+			      fwd_config.max_message, &sent))
+		log_info("%s: the open transaction could not be rolled back on the primary; it "
+			 "will be when it times out", c->session_file);
+	free(reply);
+out:
+	wire_buf_free(&buf);
+}
+
 /* The -pos descriptor of each database, kept open: LiteFS serves every open as a round trip. */
 static pthread_mutex_t fwd_pos_mu = PTHREAD_MUTEX_INITIALIZER;
 static struct {
@@ -390,9 +475,7 @@ static int fwd_pos_fd(const char *file)
 	return fd;
 }
 
-/* The local TXID of file, or 0. Reads exactly 34 bytes: reading past the end would make
- * LiteFS look the file up again each time. */
-static uint64_t fwd_local_txid(const char *file)
+uint64_t forward_local_txid(const char *file)
 {
 	char buf[35];
 	int fd = fwd_pos_fd(file);
@@ -410,8 +493,15 @@ void forward_ryw_wait(struct fwd_conn *c)
 
 	if (!c->ryw_txid)
 		return;
+	/* A connection that holds a read transaction (an open transaction that has read, or
+	 * a statement still stepping) keeps reading what it read: waiting could not change
+	 * that, and its read lock may be what holds LiteFS back. The wait is owed until the
+	 * connection lets go of it. */
+	if (real_sqlite.txn_state ? real_sqlite.txn_state(c->db, NULL) != SQLITE_TXN_NONE
+				  : c->snapshot_taken)
+		return;
 	deadline = fwd_now_ms() + fwd_config.ryw_timeout_ms;
-	while (fwd_local_txid(c->ryw_file) < c->ryw_txid) {
+	while (forward_local_txid(c->ryw_file) < c->ryw_txid) {
 		if (fwd_now_ms() >= deadline) {
 			log_warn("%s: the replica did not reach TXID %llu within %d ms", c->ryw_file,
 				 (unsigned long long)c->ryw_txid, fwd_config.ryw_timeout_ms);

@@ -4,11 +4,36 @@
 
 #include "state.h"
 
-/* Runs s on the primary (the node is a replica) and stores the outcome on s and its
- * connection. Returns what sqlite3_step must return: SQLITE_ROW when RETURNING rows came
- * back (the first is being served), SQLITE_DONE, or an error code (SQLITE_BUSY when nothing
- * could be sent, SQLITE_IOERR when the outcome is unknown, or the primary's own error). */
-int forward_step(struct fwd_stmt *s, const char *endpoint);
+/* How a statement travels, and what its reply said of its transaction. */
+struct forward_ctx {
+	uint64_t session_id;     /* 0: alone, in autocommit mode */
+	uint32_t session_flags;  /* WIRE_SESSION_* */
+	uint64_t snapshot_txid;  /* with WIRE_SESSION_SNAPSHOT */
+	const char *prologue;    /* with WIRE_SESSION_BEGIN; NULL for none */
+	bool answered;           /* out: the primary's RESULT came back */
+	bool in_txn;             /* out: ... saying the session's transaction is open */
+	bool not_begun;          /* out: ... saying the session was refused, nothing ran */
+};
+
+/* Runs s on the primary (the node is a replica), as fc says (NULL: in autocommit mode),
+ * and stores the outcome on s and its connection. While the primary answers SQLITE_BUSY
+ * (it never waits for a lock) the statement is asked again, as SQLite's busy handler
+ * would, within the connection's busy timeout. Returns what sqlite3_step must return:
+ * SQLITE_ROW when rows came back (the first is being served), SQLITE_DONE, or an error code
+ * (SQLITE_BUSY when nothing could be sent, SQLITE_IOERR when the outcome is unknown, or the
+ * primary's own error); or -1 when this node turned out to be the primary (nothing sent
+ * anywhere: run it locally). */
+int forward_step(struct fwd_stmt *s, const char *endpoint, struct forward_ctx *fc);
+
+/* Rolls back c's session on the primary (the program closes the connection), without
+ * waiting long; the primary rolls it back by itself when it times out anyway. */
+void forward_session_abandon(struct fwd_conn *c, const char *endpoint);
+
+/* A new id, unique across processes (for sessions). */
+uint64_t forward_new_id(void);
+
+/* The local TXID of file (from its -pos in the mount), or 0. */
+uint64_t forward_local_txid(const char *file);
 
 /* Serves the next forwarded row of s: SQLITE_ROW, or the statement's final code. */
 int forward_next_row(struct fwd_stmt *s);

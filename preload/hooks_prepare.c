@@ -14,6 +14,7 @@
 #include "guard.h"
 #include "real.h"
 #include "state.h"
+#include "txn.h"
 
 GUARD_TLS int guard_depth;
 
@@ -156,15 +157,24 @@ static void prep_end(struct fwd_conn *c, int rc, sqlite3_stmt *stmt)
 			   real_sqlite.stmt_isexplain(stmt) > 0, prep_is_litefs, &ctx, &res);
 	if (c->events_overflow && res.kind == CLASSIFY_LOCAL && !real_sqlite.stmt_readonly(stmt))
 		res.kind = CLASSIFY_UNSUPPORTED;
-	/* Only writes to the connection's main database are forwarded for now (the forwarder
-	 * opens each database as main); others run locally, where LiteFS refuses them. */
-	if (res.kind == CLASSIFY_WRITE && !strcmp(res.schema, "main")) {
-		const char *path = real_sqlite.db_filename(c->db, res.schema);
+	/* Only the connection's main database is forwarded to (the forwarder opens each
+	 * database as main): its writes, reads of it (forwarded inside a transaction that has
+	 * written), and transaction control. Writes to other databases run locally, where
+	 * LiteFS refuses them. */
+	if ((res.kind == CLASSIFY_WRITE && !strcmp(res.schema, "main")) ||
+	    ((res.kind == CLASSIFY_TXN || (res.kind == CLASSIFY_LOCAL && res.reads_litefs)) &&
+	     prep_is_litefs(&ctx, "main"))) {
+		const char *path = real_sqlite.db_filename(c->db, "main");
 		const char *base = path ? strrchr(path, '/') : NULL;
 		struct fwd_stmt *s = base ? state_stmt_add(stmt, c, base + 1) : NULL;
 
-		if (s)
+		if (s) {
 			s->dml = dml;
+			s->kind = res.kind == CLASSIFY_WRITE ? FK_WRITE :
+				  res.kind == CLASSIFY_TXN ? FK_TXN : FK_READ;
+			if (s->kind == FK_TXN)
+				s->txn_op = classify_txn_op(sql ? sql : "");
+		}
 	}
 	pthread_mutex_unlock(&c->mu);
 }
@@ -264,6 +274,7 @@ static void prep_forget(sqlite3 *db)
 				     : NULL;
 
 	if (c) {
+		txn_conn_closing(c);
 		pthread_mutex_lock(&c->mu);
 		forward_clear_error(c);
 		pthread_mutex_unlock(&c->mu);

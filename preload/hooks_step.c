@@ -1,6 +1,7 @@
-/* Interposed: executing statements (step, reset, finalize) and sqlite3_exec. A statement
- * registered as a write to a LiteFS database runs on the primary when this node is a
- * replica; everything else runs here, after any read-your-writes wait the connection owes. */
+/* Interposed: executing statements (step, reset, finalize) and sqlite3_exec. On a replica,
+ * a statement registered as a write to a LiteFS database runs on the primary, and so does
+ * every statement of a transaction that has written (txn.c); everything else runs here,
+ * after any read-your-writes wait the connection owes. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -10,6 +11,7 @@
 #include "real.h"
 #include "role.h"
 #include "state.h"
+#include "txn.h"
 
 static struct fwd_stmt *step_lookup(sqlite3_stmt *stmt)
 {
@@ -42,15 +44,20 @@ static void step_local_prologue(sqlite3_stmt *stmt)
 /* Steps stmt in SQLite itself. What SQLite runs inside (user functions' statements, VACUUM's
  * and schema statements, through its exported API) passes through the hooks untouched:
  * those statements are never forwarded on their own. */
-static int step_real(sqlite3_stmt *stmt)
+static int step_guarded(sqlite3_stmt *stmt)
 {
 	int rc;
 
-	step_local_prologue(stmt);
 	guard_depth++;
 	rc = real_sqlite.step(stmt);
 	guard_depth--;
 	return rc;
+}
+
+static int step_real(sqlite3_stmt *stmt)
+{
+	step_local_prologue(stmt);
+	return step_guarded(stmt);
 }
 
 static __attribute__((noinline)) int step_hooked(sqlite3_stmt *stmt)
@@ -71,20 +78,13 @@ static __attribute__((noinline)) int step_hooked(sqlite3_stmt *stmt)
 	role_get(&role, false);
 	if (!role.replica)
 		return step_real(stmt);
-	if (!real_sqlite.get_autocommit(s->conn->db)) {
-		const char *msg = "litefs-fwd: this write is inside an explicit transaction on a "
-				  "LiteFS replica; forwarding transactions is not supported yet, so "
-				  "nothing was run (run the write outside BEGIN ... COMMIT)";
-		pthread_mutex_lock(&s->conn->mu);
-		forward_set_error(s->conn, SQLITE_READONLY, msg);
-		pthread_mutex_unlock(&s->conn->mu);
-		s->state = FS_DONE;
-		s->rc = SQLITE_READONLY;
-		return SQLITE_READONLY;
+	rc = txn_step(s, role.endpoint);
+	if (rc == TXN_RUN_LOCAL) { /* or the node became the primary meanwhile */
+		step_local_prologue(stmt);
+		txn_before_local(s);
+		rc = step_guarded(stmt);
+		txn_after_local(s, rc);
 	}
-	rc = forward_step(s, role.endpoint);
-	if (rc == -1) /* the node became the primary meanwhile */
-		return step_real(stmt);
 	return rc;
 }
 

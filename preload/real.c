@@ -73,6 +73,9 @@ static void real_resolve_once(void)
 		}
 		*(void **)((char *)&real_sqlite + real_entries[i].offset) = sym;
 	}
+	real_sqlite.txn_state = lib ? dlsym(lib, "sqlite3_txn_state") : NULL;
+	if (!real_sqlite.txn_state)
+		real_sqlite.txn_state = dlsym(RTLD_NEXT, "sqlite3_txn_state");
 	/* The handle stays open: the library must outlive every call through the table. */
 	real_ok = ok;
 	if (ok)

@@ -88,6 +88,8 @@ struct real_api {
 	const void *(*value_blob)(sqlite3_value *);
 	const unsigned char *(*value_text)(sqlite3_value *);
 	int (*value_bytes)(sqlite3_value *);
+	/* optional (SQLite 3.34 and later): NULL when the library has none */
+	int (*txn_state)(sqlite3 *, const char *);
 };
 
 /* The table; every entry is set once real_resolve() has returned true. */

@@ -132,6 +132,7 @@ static void state_conn_free(struct fwd_conn *c)
 {
 	free(c->strings);
 	free(c->err_msg);
+	free(c->txn_log);
 	pthread_mutex_destroy(&c->mu);
 	free(c);
 }

@@ -9,6 +9,7 @@
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #include "classify.h"
 #include "wire.h"
@@ -46,14 +47,35 @@ struct fwd_conn {
 	/* read-your-writes: the TXID this connection must see locally before its next read */
 	char ryw_file[256];
 	uint64_t ryw_txid;
+	/* The program's transaction (see txn.c). While it only reads it is SQLite's, here;
+	 * from its first write on it is a session on the primary, and the local connection
+	 * is back in autocommit mode. */
+	uint64_t session_id;    /* 0: no session open */
+	pid_t session_pid;      /* the process that opened it (not a forked child) */
+	char session_file[256]; /* its database, in the mount */
+	char *txn_log;          /* the control statements run here since the local
+				 * transaction began, ';'-separated (the session's prologue) */
+	size_t txn_log_len, txn_log_cap;
+	bool snapshot_taken;    /* the local transaction has read: */
+	uint64_t snapshot_txid; /* the local TXID before its first read */
 };
 
 enum fwd_stmt_state { FS_IDLE, FS_ROWS, FS_DONE };
 
-/* Per statement that may be forwarded (classified as a write to a LiteFS database). */
+/* What a registered statement is. */
+enum fwd_stmt_kind {
+	FK_WRITE,  /* modifies the LiteFS database: forwarded from a replica */
+	FK_READ,   /* reads it: forwarded only inside a transaction that has written */
+	FK_TXN,    /* transaction control */
+};
+
+/* Per statement on a LiteFS database that may be forwarded: writes, reads of it, and
+ * transaction control. */
 struct fwd_stmt {
 	sqlite3_stmt *stmt;
 	struct fwd_conn *conn;
+	enum fwd_stmt_kind kind;
+	enum classify_txn_op txn_op; /* FK_TXN */
 	char file[256];         /* the database's file name inside the mount */
 	bool dml;               /* INSERT, UPDATE or DELETE: sets changes() */
 	bool bind_failed;       /* a binding could not be recorded (out of memory) */

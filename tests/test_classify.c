@@ -993,7 +993,9 @@ static void test_declare_echo(void **state)
 	(void)state;
 	r = classify_events(select, ARRAY_SIZE(select), "", false, &c);
 	assert_result(&r, CLASSIFY_LOCAL, NULL, false);
-	assert_int_equal(c.calls, 0);
+	/* a read of main: looked at once, to know it reads a LiteFS database */
+	assert_int_equal(c.calls, 1);
+	assert_true(r.reads_litefs);
 	r = classify_events(insert, ARRAY_SIZE(insert), "", false, &c);
 	assert_result(&r, CLASSIFY_WRITE, "aux", false);
 	r = classify_events(partial, ARRAY_SIZE(partial), "", false, &c);
@@ -1105,6 +1107,98 @@ static void test_vacuum_text(void **state)
 	}
 }
 
+/* Which reads are of a LiteFS database: inside a transaction that has written, those run on
+ * the primary. */
+static void test_reads_litefs(void **state)
+{
+	static const struct classify_event main_read[] = {
+		EV(SQLITE_SELECT, NULL, NULL, NULL, NULL),
+		EV(SQLITE_READ, "t", "a", "main", NULL),
+		EV(SQLITE_READ, "t", "b", "main", NULL),
+	};
+	static const struct classify_event temp_read[] = {
+		EV(SQLITE_SELECT, NULL, NULL, NULL, NULL),
+		EV(SQLITE_READ, "x", "a", "temp", NULL),
+	};
+	static const struct classify_event other_read[] = {
+		EV(SQLITE_SELECT, NULL, NULL, NULL, NULL),
+		EV(SQLITE_READ, "y", "a", "other", NULL),
+		EV(SQLITE_READ, "x", "a", "temp", NULL),
+	};
+	static const struct classify_event mixed[] = {
+		EV(SQLITE_SELECT, NULL, NULL, NULL, NULL),
+		EV(SQLITE_READ, "y", "a", "other", NULL),
+		EV(SQLITE_READ, "t", "a", "aux", NULL),
+	};
+	/* SELECT count(*) FROM t: the table, no column, no schema */
+	static const struct classify_event rows_only[] = {
+		EV(SQLITE_SELECT, NULL, NULL, NULL, NULL),
+		EV(SQLITE_FUNCTION, NULL, "count", NULL, NULL),
+		EV(SQLITE_READ, "t", "", NULL, NULL),
+	};
+	static const struct classify_event no_table[] = {
+		EV(SQLITE_SELECT, NULL, NULL, NULL, NULL),
+		EV(SQLITE_FUNCTION, NULL, "abs", NULL, NULL),
+	};
+	struct names_ctx c = { .litefs = main_aux };
+	struct classify_result r;
+
+	(void)state;
+	r = classify_events(main_read, ARRAY_SIZE(main_read), "", false, &c);
+	assert_result(&r, CLASSIFY_LOCAL, NULL, false);
+	assert_true(r.reads_litefs);
+	assert_int_equal(c.calls, 1);  /* once per schema */
+	r = classify_events(temp_read, ARRAY_SIZE(temp_read), "", false, &c);
+	assert_false(r.reads_litefs);
+	r = classify_events(other_read, ARRAY_SIZE(other_read), "", false, &c);
+	assert_false(r.reads_litefs);
+	r = classify_events(mixed, ARRAY_SIZE(mixed), "", false, &c);
+	assert_true(r.reads_litefs);
+	r = classify_events(rows_only, ARRAY_SIZE(rows_only), "", false, &c);
+	assert_true(r.reads_litefs);
+	r = classify_events(no_table, ARRAY_SIZE(no_table), "SELECT abs(-1)", false, &c);
+	assert_false(r.reads_litefs);
+	/* a write's reads are not its kind */
+	r = classify_events(main_read, ARRAY_SIZE(main_read), "", true, &c);
+	assert_false(r.reads_litefs);
+}
+
+/* The transaction control statements, as SQLite's grammar spells them. */
+static void test_txn_op(void **state)
+{
+	static const struct {
+		const char *sql;
+		enum classify_txn_op op;
+	} cases[] = {
+		{ "BEGIN", CLASSIFY_TXN_BEGIN },
+		{ "begin transaction", CLASSIFY_TXN_BEGIN },
+		{ "  BEGIN DEFERRED TRANSACTION;", CLASSIFY_TXN_BEGIN },
+		{ "BEGIN IMMEDIATE", CLASSIFY_TXN_BEGIN_WRITE },
+		{ "/* c */ begin -- x\n exclusive", CLASSIFY_TXN_BEGIN_WRITE },
+		{ "BEGIN IMMEDIATEX", CLASSIFY_TXN_BEGIN },
+		{ "COMMIT", CLASSIFY_TXN_COMMIT },
+		{ "commit transaction", CLASSIFY_TXN_COMMIT },
+		{ "END", CLASSIFY_TXN_COMMIT },
+		{ "ROLLBACK", CLASSIFY_TXN_ROLLBACK },
+		{ "ROLLBACK TRANSACTION", CLASSIFY_TXN_ROLLBACK },
+		{ "ROLLBACK TO sp", CLASSIFY_TXN_ROLLBACK_TO },
+		{ "rollback transaction to savepoint sp", CLASSIFY_TXN_ROLLBACK_TO },
+		{ "SAVEPOINT sp", CLASSIFY_TXN_SAVEPOINT },
+		{ "RELEASE sp", CLASSIFY_TXN_RELEASE },
+		{ "RELEASE SAVEPOINT sp", CLASSIFY_TXN_RELEASE },
+		{ ";BEGIN", CLASSIFY_TXN_BEGIN },
+		{ "", CLASSIFY_TXN_UNKNOWN },
+		{ "SELECT 1", CLASSIFY_TXN_UNKNOWN },
+		{ "BEGINNING", CLASSIFY_TXN_UNKNOWN },
+	};
+
+	(void)state;
+	for (size_t i = 0; i < ARRAY_SIZE(cases); i++)
+		if (classify_txn_op(cases[i].sql) != cases[i].op)
+			fail_msg("'%s': %d, want %d", cases[i].sql, classify_txn_op(cases[i].sql),
+				 cases[i].op);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1134,6 +1228,8 @@ int main(void)
 		cmocka_unit_test(test_temp_trigger_echo),
 		cmocka_unit_test(test_pragma_events),
 		cmocka_unit_test(test_vacuum_text),
+		cmocka_unit_test(test_reads_litefs),
+		cmocka_unit_test(test_txn_op),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

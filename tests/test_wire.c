@@ -20,6 +20,8 @@
 #include "wire.h"
 
 #define MAX WIRE_DEFAULT_MAX_MESSAGE
+/* Bytes of the session fields that end an EXEC with an empty prologue. */
+#define EXEC_TAIL (8 + 4 + 8 + 4 + 4)
 
 /* --- support ---------------------------------------------------------------------------- */
 
@@ -208,6 +210,11 @@ static void assert_exec_same(const struct decoded *d, const struct wire_exec *wa
 		assert_null(got->params);
 	for (uint32_t i = 0; i < want->nparams; i++)
 		assert_value_same(&got->params[i], &want->params[i], d);
+	assert_true(got->session_id == want->session_id);
+	assert_int_equal(got->session_flags, want->session_flags);
+	assert_true(got->snapshot_txid == want->snapshot_txid);
+	assert_int_equal(got->txn_timeout_ms, want->txn_timeout_ms);
+	assert_str_same(got->prologue, want->prologue, d);
 }
 
 static void assert_result_same(const struct decoded *d, const struct wire_result *want)
@@ -319,6 +326,9 @@ static void test_exec_all_value_types(void **state)
 		.request_id = UINT64_MAX, .busy_timeout_ms = INT32_MIN,
 		.conn_flags = WIRE_CONN_FOREIGN_KEYS | 0x80000000u, .last_insert_rowid = INT64_MIN,
 		.db = str_of("main.db"), .sql = { .p = "SELECT ?\0tail", .n = 13 },
+		.session_id = UINT64_MAX - 1, .session_flags = WIRE_SESSION_BEGIN | 0x80000000u,
+		.snapshot_txid = UINT64_MAX, .txn_timeout_ms = UINT32_MAX,
+		.prologue = { .p = "BEGIN;\0SAVEPOINT a", .n = 18 },
 	};
 	struct wire_msg m = { .type = WIRE_EXEC };
 	struct decoded d;
@@ -376,9 +386,10 @@ static void test_exec_no_params(void **state)
 	assert_true(d.m.u.exec.request_id == 0);
 	decoded_free(&d);
 
-	/* Fixed size: header, id, timeout, connection flags, rowid, two empty strs, count. */
+	/* Fixed size: header, id, timeout, connection flags, rowid, two empty strs, count,
+	 * then session id, session flags, snapshot, timeout and an empty prologue. */
 	assert_int_equal(wire_encode_exec(&b, &e, MAX), 0);
-	assert_int_equal(b.len, WIRE_HEADER_SIZE + 8 + 4 + 4 + 8 + 4 + 4 + 4);
+	assert_int_equal(b.len, WIRE_HEADER_SIZE + 8 + 4 + 4 + 8 + 4 + 4 + 4 + 8 + 4 + 8 + 4 + 4);
 	wire_buf_free(&b);
 }
 
@@ -609,7 +620,7 @@ static void test_decode_trailing(void **state)
 
 static void test_decode_version(void **state)
 {
-	static const uint8_t other[] = { 0, 2, 3, WIRE_VERSION + 1, 0xff };
+	static const uint8_t other[] = { 0, WIRE_VERSION - 1, WIRE_VERSION + 1, 0x7f, 0xff };
 	struct wire_buf b = { 0 };
 
 	(void)state;
@@ -743,9 +754,10 @@ static void test_decode_huge_counts(void **state)
 	size_t at;
 
 	(void)state;
-	/* EXEC: nparams is the last field of an EXEC without params. */
+	/* EXEC: nparams comes just before the session fields (28 bytes with an empty
+	 * prologue). */
 	assert_int_equal(wire_encode_exec(&b, &e, MAX), 0);
-	at = b.len - 4;
+	at = b.len - 4 - EXEC_TAIL;
 	put_le32(b.p + at, UINT32_MAX);
 	assert_int_equal(decode_rc_limited(b.p, b.len), -EBADMSG);
 	wire_buf_free(&b);
@@ -756,13 +768,13 @@ static void test_decode_huge_counts(void **state)
 		e.nparams = 4;
 		e.params = v;
 		assert_int_equal(wire_encode_exec(&b, &e, MAX), 0);
-		put_le32(b.p + b.len - 8, UINT32_MAX);
+		put_le32(b.p + b.len - 8 - EXEC_TAIL, UINT32_MAX);
 		assert_int_equal(decode_rc_limited(b.p, b.len), -EBADMSG);
-		put_le32(b.p + b.len - 8, 5);
+		put_le32(b.p + b.len - 8 - EXEC_TAIL, 5);
 		assert_int_equal(decode_rc_limited(b.p, b.len), -EBADMSG);
-		put_le32(b.p + b.len - 8, 3);
+		put_le32(b.p + b.len - 8 - EXEC_TAIL, 3);
 		assert_int_equal(decode_rc_limited(b.p, b.len), -EBADMSG);
-		put_le32(b.p + b.len - 8, 4);
+		put_le32(b.p + b.len - 8 - EXEC_TAIL, 4);
 		assert_int_equal(decode_rc_limited(b.p, b.len), 0);
 		wire_buf_free(&b);
 	}
@@ -811,24 +823,24 @@ static void test_decode_string_past_end(void **state)
 	wire_buf_free(&b);
 
 	/* EXEC's db str right after id, timeout, connection flags and rowid; 14 bytes follow
-	 * its length. */
+	 * its length, then the session fields. */
 	assert_int_equal(wire_encode_exec(&b, &e, MAX), 0);
 	at = WIRE_HEADER_SIZE + 8 + 4 + 4 + 8;
-	assert_int_equal(b.len - at - 4, 14);
+	assert_int_equal(b.len - at - 4, 14 + EXEC_TAIL);
 	for (size_t i = 0; i < sizeof(lens) / sizeof(lens[0]); i++) {
-		put_le32(b.p + at, lens[i] < 15 ? lens[i] + 8 : lens[i]);
+		put_le32(b.p + at, lens[i] < 15 ? lens[i] + 8 + EXEC_TAIL : lens[i]);
 		assert_int_equal(decode_rc(b.p, b.len), -EBADMSG);
 	}
 	wire_buf_free(&b);
 
-	/* A BLOB value's str at the end of an EXEC. */
+	/* A BLOB value's str, the last parameter of an EXEC: the session fields follow. */
 	e.nparams = 1;
 	e.params = &v;
 	assert_int_equal(wire_encode_exec(&b, &e, MAX), 0);
-	at = b.len - 10;
+	at = b.len - 10 - EXEC_TAIL;
 	assert_int_equal(b.p[at - 1], WIRE_BLOB);
 	for (size_t i = 0; i < sizeof(lens) / sizeof(lens[0]); i++) {
-		put_le32(b.p + at, lens[i]);
+		put_le32(b.p + at, lens[i] < 15 ? lens[i] + EXEC_TAIL : lens[i]);
 		assert_int_equal(decode_rc(b.p, b.len), -EBADMSG);
 	}
 	wire_buf_free(&b);
@@ -1074,8 +1086,8 @@ static void test_msg_free(void **state)
 
 		memset(&m, 0xa5, sizeof(m));
 		/* The last value (a ZEROBLOB: type byte, u64) gets an unknown type. */
-		assert_int_equal(c[b.len - 9], WIRE_ZEROBLOB);
-		c[b.len - 9] = 0xee;
+		assert_int_equal(c[b.len - 9 - EXEC_TAIL], WIRE_ZEROBLOB);
+		c[b.len - 9 - EXEC_TAIL] = 0xee;
 		assert_int_not_equal(wire_decode(c, n, MAX, &m), 0);
 		assert_int_equal(m.type, 0);
 		assert_null(m.u.exec.params);
