@@ -51,7 +51,7 @@ static uint64_t get64(const uint8_t *p)
 
 static int wire_type_known(uint8_t type)
 {
-	return type >= WIRE_EXEC && type <= WIRE_ERROR;
+	return type >= WIRE_EXEC && type <= WIRE_DESCRIPTION;
 }
 
 /* --- encoding --------------------------------------------------------------------------- */
@@ -234,6 +234,22 @@ static void wire_out_error(struct wire_out *o, const void *msg)
 	wire_out_str(o, m->message.p, m->message.n);
 }
 
+static void wire_out_description(struct wire_out *o, const void *msg)
+{
+	const struct wire_description *m = msg;
+
+	wire_out_u64(o, m->request_id);
+	wire_out_u32(o, (uint32_t)m->rc);
+	wire_out_u32(o, (uint32_t)m->xrc);
+	wire_out_str(o, m->errmsg.p, m->errmsg.n);
+	wire_out_u32(o, m->tail);
+	wire_out_u32(o, m->flags);
+	wire_out_u32(o, m->nparams);
+	wire_out_values(o, m->params, m->nparams);
+	wire_out_u32(o, m->ncols);
+	wire_out_values(o, m->cols, (uint64_t)m->ncols * 2);
+}
+
 /* Makes room for n more bytes after b->len. On failure b is unchanged. */
 static int wire_buf_reserve(struct wire_buf *b, size_t n)
 {
@@ -299,6 +315,11 @@ int wire_encode_result(struct wire_buf *b, const struct wire_result *m, size_t m
 int wire_encode_not_primary(struct wire_buf *b, const struct wire_not_primary *m, size_t max)
 {
 	return wire_encode(b, WIRE_NOT_PRIMARY, wire_out_not_primary, m, max);
+}
+
+int wire_encode_description(struct wire_buf *b, const struct wire_description *m, size_t max)
+{
+	return wire_encode(b, WIRE_DESCRIPTION, wire_out_description, m, max);
 }
 
 int wire_encode_error(struct wire_buf *b, const struct wire_error *m, size_t max)
@@ -555,6 +576,28 @@ static int wire_in_error(struct wire_in *in, struct wire_error *m)
 	return wire_in_str(in, &m->message);
 }
 
+static int wire_in_description(struct wire_in *in, struct wire_description *m)
+{
+	int rc;
+
+	if ((rc = wire_in_u64(in, &m->request_id)) ||
+	    (rc = wire_in_i32(in, &m->rc)) ||
+	    (rc = wire_in_i32(in, &m->xrc)) ||
+	    (rc = wire_in_str(in, &m->errmsg)) ||
+	    (rc = wire_in_u32(in, &m->tail)) ||
+	    (rc = wire_in_u32(in, &m->flags)) ||
+	    (rc = wire_in_u32(in, &m->nparams)) ||
+	    (rc = wire_in_values(in, m->nparams, &m->params)))
+		return rc;
+	if ((rc = wire_in_u32(in, &m->ncols)) ||
+	    (rc = wire_in_values(in, (uint64_t)m->ncols * 2, &m->cols))) {
+		free(m->params);
+		m->params = NULL;
+		return rc;
+	}
+	return 0;
+}
+
 /* The version byte is judged first, as soon as it is there: a message of another version
  * may have another header, so nothing after it means anything. A non-zero reserved field
  * is malformed; flags are handed to the caller as they are. */
@@ -597,6 +640,9 @@ int wire_decode(const void *buf, size_t len, size_t max, struct wire_msg *m)
 	case WIRE_ERROR:
 		rc = wire_in_error(&in, &d.u.error);
 		break;
+	case WIRE_DESCRIPTION:
+		rc = wire_in_description(&in, &d.u.description);
+		break;
 	default:
 		return -EBADMSG;
 	}
@@ -622,6 +668,10 @@ void wire_msg_free(struct wire_msg *m)
 		free(m->u.exec.params);
 	else if (m->type == WIRE_RESULT)
 		free(m->u.result.cells);
+	else if (m->type == WIRE_DESCRIPTION) {
+		free(m->u.description.params);
+		free(m->u.description.cols);
+	}
 	memset(m, 0, sizeof(*m));
 }
 

@@ -34,6 +34,13 @@
  * NOT_PRIMARY reply body: u64 request id, str primary hostname as the forwarder knows it
  * ERROR reply body: u64 request id (0 if the request could not be read), i32 errno-style
  *   code, str message. The request was not executed.
+ * DESCRIPTION reply body (to an EXEC with WIRE_SESSION_DESCRIBE: the statement is prepared
+ *   in the session, not run): u64 request id, i32 rc, i32 extended rc, str errmsg (SQLite's
+ *   verdict on preparing it), u32 tail (bytes of sql the statement takes), u32 flags
+ *   (WIRE_DESC_*), u32 nparams,
+ *   then nparams values (each parameter's name as TEXT, or NULL for an anonymous "?"),
+ *   u32 ncols, then ncols * 2 values (each column's name as TEXT, then its declared type
+ *   as TEXT or NULL).
  *
  * str: u32 length + bytes (no terminator; may hold NULs).
  * value: u8 type (enum wire_value_type) then
@@ -56,6 +63,7 @@ enum wire_type {
 	WIRE_RESULT = 2,
 	WIRE_NOT_PRIMARY = 3,
 	WIRE_ERROR = 4,
+	WIRE_DESCRIPTION = 5,
 };
 
 enum wire_value_type {
@@ -102,6 +110,7 @@ struct wire_str {
 /* Session flags of an EXEC request. */
 #define WIRE_SESSION_BEGIN 0x1u    /* open the session: run the prologue, then the statement */
 #define WIRE_SESSION_SNAPSHOT 0x2u /* snapshot_txid is set */
+#define WIRE_SESSION_DESCRIBE 0x4u /* prepare the statement in the session and describe it */
 
 struct wire_exec {
 	uint64_t request_id;
@@ -146,6 +155,20 @@ struct wire_error {
 	struct wire_str message;
 };
 
+#define WIRE_DESC_READONLY 0x1u /* sqlite3_stmt_readonly() is true of it */
+
+struct wire_description {
+	uint64_t request_id;
+	int32_t rc, xrc;
+	struct wire_str errmsg;
+	uint32_t tail;
+	uint32_t flags;
+	uint32_t nparams;
+	struct wire_value *params;  /* nparams: TEXT or NULL */
+	uint32_t ncols;
+	struct wire_value *cols;    /* ncols * 2: name TEXT, declared type TEXT or NULL */
+};
+
 /* A decoded message. Arrays (params, cells) are malloc'd by wire_decode and released by
  * wire_msg_free; strings point into the buffer given to wire_decode, which must outlive it. */
 struct wire_msg {
@@ -156,6 +179,7 @@ struct wire_msg {
 		struct wire_result result;
 		struct wire_not_primary not_primary;
 		struct wire_error error;
+		struct wire_description description;
 	} u;
 };
 
@@ -173,6 +197,7 @@ int wire_encode_exec(struct wire_buf *b, const struct wire_exec *m, size_t max);
 int wire_encode_result(struct wire_buf *b, const struct wire_result *m, size_t max);
 int wire_encode_not_primary(struct wire_buf *b, const struct wire_not_primary *m, size_t max);
 int wire_encode_error(struct wire_buf *b, const struct wire_error *m, size_t max);
+int wire_encode_description(struct wire_buf *b, const struct wire_description *m, size_t max);
 
 /* Decodes the message in buf[0..len), which must be exactly one message. Returns 0, or
  * -EPROTONOSUPPORT for another version, -EBADMSG for a malformed or truncated message or

@@ -888,3 +888,63 @@ void fwd_exec_conn_close(struct fwd_exec_conn *c)
 	if (c)
 		exec_conn_free(c);
 }
+
+int fwd_exec_describe(struct fwd_exec_conn *c, const struct wire_exec *req, size_t max,
+		      struct wire_buf *out)
+{
+	struct wire_description d = { .request_id = req->request_id };
+	struct wire_value *vals = NULL;
+	const char *sql = req->sql.n ? req->sql.p : exec_empty, *tail = NULL;
+	sqlite3_stmt *stmt = NULL;
+	int rc, np = 0, nc = 0;
+
+	if (req->sql.n >= INT_MAX)
+		return fwd_reply_error(out, max, req->request_id, E2BIG, "statement too long");
+	rc = sqlite3_prepare_v2(c->db, sql, (int)req->sql.n, &stmt, &tail);
+	d.rc = rc;
+	d.xrc = sqlite3_extended_errcode(c->db);
+	d.errmsg.p = sqlite3_errmsg(c->db);
+	d.errmsg.n = (uint32_t)strlen(d.errmsg.p);
+	if (rc == SQLITE_OK) {
+		d.rc = d.xrc = SQLITE_OK;
+		d.errmsg.n = 0;
+		d.tail = tail ? (uint32_t)(tail - sql) : req->sql.n;
+		if (!stmt || sqlite3_stmt_readonly(stmt))
+			d.flags |= WIRE_DESC_READONLY;
+		np = stmt ? sqlite3_bind_parameter_count(stmt) : 0;
+		nc = stmt ? sqlite3_column_count(stmt) : 0;
+		vals = calloc((size_t)np + (size_t)nc * 2 + 1, sizeof(*vals));
+		if (!vals) {
+			rc = -ENOMEM;
+			goto out;
+		}
+		for (int i = 0; i < np; i++) {
+			const char *name = sqlite3_bind_parameter_name(stmt, i + 1);
+
+			if (name)
+				vals[i] = (struct wire_value){ .type = WIRE_TEXT,
+							       .u.s = { name, strlen(name) } };
+		}
+		for (int i = 0; i < nc; i++) {
+			const char *name = sqlite3_column_name(stmt, i);
+			const char *type = sqlite3_column_decltype(stmt, i);
+			struct wire_value *v = &vals[np + i * 2];
+
+			if (!name)
+				name = "";
+			v[0] = (struct wire_value){ .type = WIRE_TEXT, .u.s = { name, strlen(name) } };
+			if (type)
+				v[1] = (struct wire_value){ .type = WIRE_TEXT,
+							    .u.s = { type, strlen(type) } };
+		}
+		d.nparams = (uint32_t)np;
+		d.params = vals;
+		d.ncols = (uint32_t)nc;
+		d.cols = vals + np;
+	}
+	rc = wire_encode_description(out, &d, max);
+out:
+	free(vals);
+	sqlite3_finalize(stmt);
+	return rc;
+}

@@ -71,6 +71,13 @@ int fwd_exec_run_session(struct fwd_exec *x, struct fwd_exec_conn **c,
 			 const struct wire_exec *req, size_t max, struct wire_buf *out,
 			 struct fwd_exec_report *rep);
 
+/* Prepares req's statement on session connection c, which the caller holds, without
+ * running it, and appends a DESCRIPTION of it (SQLite's verdict, the bytes of sql it
+ * takes, its parameters' names, its columns' names and declared types). Returns 0, or
+ * -ENOMEM / -EMSGSIZE (no reply made). */
+int fwd_exec_describe(struct fwd_exec_conn *c, const struct wire_exec *req, size_t max,
+		      struct wire_buf *out);
+
 /* Closes a session's connection (rolling back its transaction). NULL is fine. */
 void fwd_exec_conn_close(struct fwd_exec_conn *c);
 

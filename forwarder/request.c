@@ -182,6 +182,11 @@ static int request_run_session(const struct fwd_request_ctx *c, const struct wir
 						"transaction (its forwarder restarted, or another node "
 						"became the primary): it was rolled back");
 		conn = fwd_session_conn(s);
+		if (req->session_flags & WIRE_SESSION_DESCRIBE) {
+			rc = fwd_exec_describe(conn, req, c->max_message, out);
+			fwd_session_release(c->sessions, s, false);
+			return rc;
+		}
 	}
 	rc = fwd_exec_run_session(c->exec, &conn, req, c->max_message, out, &rep);
 	if (req->session_flags & WIRE_SESSION_BEGIN)

@@ -286,7 +286,7 @@ int forward_step(struct fwd_stmt *s, const char *endpoint, struct forward_ctx *f
 	}
 	req.db.p = s->file;
 	req.db.n = (uint32_t)strlen(s->file);
-	req.sql.p = real_sqlite.sql(s->stmt);
+	req.sql.p = s->remote ? s->remote->sql : real_sqlite.sql(s->stmt);
 	req.sql.n = req.sql.p ? (uint32_t)strlen(req.sql.p) : 0;
 	req.nparams = (uint32_t)s->nparams;
 	req.params = s->params;
@@ -411,6 +411,43 @@ int forward_step(struct fwd_stmt *s, const char *endpoint, struct forward_ctx *f
 		return fwd_fail(s, SQLITE_IOERR,
 				"litefs-fwd: the primary did not answer in time; the write may have been applied");
 	return fwd_fail(s, SQLITE_BUSY, "litefs-fwd: no primary reachable; nothing was sent");
+}
+
+int forward_describe(struct fwd_conn *c, const char *endpoint, const char *sql, size_t len,
+		     struct wire_msg *m, void **reply)
+{
+	struct wire_exec req = {0};
+	struct wire_buf buf = {0};
+	struct transport *t = fwd_transport_for(endpoint);
+	size_t rlen = 0;
+	int sent = 0, rc;
+
+	*reply = NULL;
+	req.db.p = c->session_file;
+	req.db.n = (uint32_t)strlen(c->session_file);
+	req.sql.p = sql;
+	req.sql.n = (uint32_t)len;
+	req.session_id = c->session_id;
+	req.session_flags = WIRE_SESSION_DESCRIBE;
+	req.txn_timeout_ms = (uint32_t)fwd_config.txn_timeout_ms;
+	if (!t)
+		return -ENOMEM;
+	rc = fwd_encode(&req, &buf);
+	if (!rc)
+		rc = transport_request(t, buf.p, buf.len, reply, &rlen, fwd_config.timeout_ms,
+				       fwd_config.max_message, &sent);
+	wire_buf_free(&buf);
+	if (!rc)
+		rc = wire_decode(*reply, rlen, fwd_config.max_message, m);
+	if (!rc && (m->type != WIRE_DESCRIPTION || m->u.description.request_id != req.request_id)) {
+		wire_msg_free(m);
+		rc = -EPROTO;
+	}
+	if (rc) {
+		free(*reply);
+		*reply = NULL;
+	}
+	return rc;
 }
 
 void forward_session_abandon(struct fwd_conn *c, const char *endpoint)

@@ -29,6 +29,12 @@ int forward_step(struct fwd_stmt *s, const char *endpoint, struct forward_ctx *f
  * waiting long; the primary rolls it back by itself when it times out anyway. */
 void forward_session_abandon(struct fwd_conn *c, const char *endpoint);
 
+/* Asks the primary to prepare sql[0..len) in c's session and describe it: *m is the
+ * DESCRIPTION, whose strings point into *reply (both freed by the caller). Returns 0 or a
+ * negative errno (nothing to free). */
+int forward_describe(struct fwd_conn *c, const char *endpoint, const char *sql, size_t len,
+		     struct wire_msg *m, void **reply);
+
 /* A new id, unique across processes (for sessions). */
 uint64_t forward_new_id(void);
 

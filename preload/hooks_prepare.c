@@ -5,14 +5,17 @@
  * the program's own, which it calls) records what SQLite reports the statement will touch;
  * classify.c then decides whether it writes to a LiteFS database. */
 #include <libgen.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "classify.h"
 #include "config.h"
 #include "forward.h"
 #include "guard.h"
 #include "real.h"
+#include "role.h"
 #include "state.h"
 #include "txn.h"
 
@@ -179,7 +182,128 @@ static void prep_end(struct fwd_conn *c, int rc, sqlite3_stmt *stmt)
 	pthread_mutex_unlock(&c->mu);
 }
 
-#define PREPARE_HOOK(call)                                                                 \
+/* Copies the DESCRIPTION d of a statement as the primary prepared it. NULL when memory
+ * ran out. */
+static struct fwd_remote *prep_remote_copy(const struct wire_description *d, const char *sql)
+{
+	struct fwd_remote *r = calloc(1, sizeof(*r));
+
+	if (!r)
+		return NULL;
+	r->sql = strndup(sql, d->tail);
+	r->readonly = (d->flags & WIRE_DESC_READONLY) != 0;
+	r->names = calloc((size_t)d->ncols + 1, sizeof(*r->names));
+	r->decltypes = calloc((size_t)d->ncols + 1, sizeof(*r->decltypes));
+	if (!r->sql || !r->names || !r->decltypes)
+		goto fail;
+	for (uint32_t i = 0; i < d->ncols; i++, r->ncols++) {
+		const struct wire_value *name = &d->cols[i * 2], *type = &d->cols[i * 2 + 1];
+
+		r->names[i] = strndup(name->type == WIRE_TEXT ? name->u.s.p : "",
+				      name->type == WIRE_TEXT ? name->u.s.n : 0);
+		if (type->type == WIRE_TEXT)
+			r->decltypes[i] = strndup(type->u.s.p, type->u.s.n);
+		if (!r->names[i] || (type->type == WIRE_TEXT && !r->decltypes[i])) {
+			r->ncols++;
+			goto fail;
+		}
+	}
+	return r;
+fail:
+	state_remote_free(r);
+	return NULL;
+}
+
+/* "SELECT p1, p2, ..." with the parameters of d, named and numbered as there, so that the
+ * program binds a stand-in exactly as it would bind the statement. NULL without memory. */
+static char *prep_standin_sql(const struct wire_description *d)
+{
+	size_t cap = 32, len;
+	char *sql;
+
+	for (uint32_t i = 0; i < d->nparams; i++)
+		cap += (d->params[i].type == WIRE_TEXT ? d->params[i].u.s.n : 0) + 16;
+	sql = malloc(cap);
+	if (!sql)
+		return NULL;
+	len = (size_t)snprintf(sql, cap, "SELECT %s", d->nparams ? "" : "NULL");
+	for (uint32_t i = 0; i < d->nparams; i++) {
+		const struct wire_value *v = &d->params[i];
+
+		if (v->type == WIRE_TEXT)
+			len += (size_t)snprintf(sql + len, cap - len, "%s%.*s", i ? "," : "",
+						(int)v->u.s.n, (const char *)v->u.s.p);
+		else
+			len += (size_t)snprintf(sql + len, cap - len, "%s?%u", i ? "," : "", i + 1);
+	}
+	return sql;
+}
+
+/* sql[0..n) failed to prepare here with rc, on connection c whose transaction is a session
+ * on the primary: the schema it needs may exist only in that transaction (a migration that
+ * creates a table and fills it). The primary prepares it instead; here the program gets a
+ * stand-in statement with the same parameters, always forwarded, whose columns are
+ * reported as the primary's. Returns SQLITE_OK with *stmt (and *tail) set, or rc when
+ * the primary cannot prepare it either (the local error stands). */
+static int prep_remote(struct fwd_conn *c, sqlite3 *db, const char *sql, int n,
+		       sqlite3_stmt **stmt, const char **tail, int rc)
+{
+	struct role_view role;
+	struct wire_msg m;
+	struct fwd_remote *r = NULL;
+	struct fwd_stmt *s;
+	sqlite3_stmt *standin = NULL;
+	char *text = NULL;
+	void *reply = NULL;
+	size_t len;
+
+	if ((rc & 0xff) != SQLITE_ERROR || !sql || !stmt || !txn_session_open(c))
+		return rc;
+	role_get(&role, false);
+	if (!role.replica)
+		return rc;
+	len = n < 0 ? strlen(sql) : strnlen(sql, (size_t)n);
+	if (forward_describe(c, role.endpoint, sql, len, &m, &reply))
+		return rc;
+	if (m.u.description.rc != SQLITE_OK || !(r = prep_remote_copy(&m.u.description, sql)) ||
+	    !(text = prep_standin_sql(&m.u.description)))
+		goto out;
+	guard_depth++;
+	if (real_sqlite.prepare_v2(db, text, -1, &standin, NULL) != SQLITE_OK) {
+		guard_depth--;
+		goto out;
+	}
+	guard_depth--;
+	pthread_mutex_lock(&c->mu);
+	s = state_stmt_add(standin, c, c->session_file);
+	if (s) {
+		const char *p = sql;
+
+		while (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r')
+			p++;
+		s->dml = !strncasecmp(p, "insert", 6) || !strncasecmp(p, "update", 6) ||
+			 !strncasecmp(p, "delete", 6) || !strncasecmp(p, "replace", 7);
+		state_stmt_set_remote(s, r);
+		r = NULL;
+	}
+	pthread_mutex_unlock(&c->mu);
+	if (!s) {
+		real_sqlite.finalize(standin);
+		goto out;
+	}
+	*stmt = standin;
+	if (tail)
+		*tail = sql + m.u.description.tail;
+	rc = SQLITE_OK;
+out:
+	state_remote_free(r);
+	free(text);
+	wire_msg_free(&m);
+	free(reply);
+	return rc;
+}
+
+#define PREPARE_HOOK(call, remote)                                                         \
 	do {                                                                               \
 		struct fwd_conn *c;                                                        \
 		int rc;                                                                    \
@@ -191,41 +315,44 @@ static void prep_end(struct fwd_conn *c, int rc, sqlite3_stmt *stmt)
 		rc = call;                                                                 \
 		guard_depth--;                                                             \
 		prep_end(c, rc, stmt ? *stmt : NULL);                                      \
+		if (rc != SQLITE_OK && (remote))                                           \
+			rc = prep_remote(c, db, (const char *)sql, n, stmt,                \
+					 (const char **)tail, rc);                         \
 		return rc;                                                                 \
 	} while (0)
 
 int sqlite3_prepare(sqlite3 *db, const char *sql, int n, sqlite3_stmt **stmt, const char **tail)
 {
 	real_resolve();
-	PREPARE_HOOK(real_sqlite.prepare(db, sql, n, stmt, tail));
+	PREPARE_HOOK(real_sqlite.prepare(db, sql, n, stmt, tail), true);
 }
 
 int sqlite3_prepare_v2(sqlite3 *db, const char *sql, int n, sqlite3_stmt **stmt,
 		       const char **tail)
 {
 	real_resolve();
-	PREPARE_HOOK(real_sqlite.prepare_v2(db, sql, n, stmt, tail));
+	PREPARE_HOOK(real_sqlite.prepare_v2(db, sql, n, stmt, tail), true);
 }
 
 int sqlite3_prepare_v3(sqlite3 *db, const char *sql, int n, unsigned int flags,
 		       sqlite3_stmt **stmt, const char **tail)
 {
 	real_resolve();
-	PREPARE_HOOK(real_sqlite.prepare_v3(db, sql, n, flags, stmt, tail));
+	PREPARE_HOOK(real_sqlite.prepare_v3(db, sql, n, flags, stmt, tail), true);
 }
 
 int sqlite3_prepare16_v2(sqlite3 *db, const void *sql, int n, sqlite3_stmt **stmt,
 			 const void **tail)
 {
 	real_resolve();
-	PREPARE_HOOK(real_sqlite.prepare16_v2(db, sql, n, stmt, tail));
+	PREPARE_HOOK(real_sqlite.prepare16_v2(db, sql, n, stmt, tail), false);
 }
 
 int sqlite3_prepare16_v3(sqlite3 *db, const void *sql, int n, unsigned int flags,
 			 sqlite3_stmt **stmt, const void **tail)
 {
 	real_resolve();
-	PREPARE_HOOK(real_sqlite.prepare16_v3(db, sql, n, flags, stmt, tail));
+	PREPARE_HOOK(real_sqlite.prepare16_v3(db, sql, n, flags, stmt, tail), false);
 }
 
 int sqlite3_set_authorizer(sqlite3 *db,

@@ -1,4 +1,5 @@
-/* Interposed: what the program reads after a step. While a forwarded statement serves its
+/* Interposed: what the program reads after a step, and the columns of a statement the
+ * primary prepared. While a forwarded statement serves its
  * RETURNING rows, column values come from a private statement bound to the current row (so
  * SQLite's own type conversions apply); after a forwarded statement, the connection reports
  * the primary's error code and message, changes() and total_changes(). Everything else is
@@ -45,6 +46,65 @@ COLUMN_HOOK(const void *, column_blob)
 COLUMN_HOOK(int, column_bytes)
 COLUMN_HOOK(int, column_bytes16)
 COLUMN_HOOK(sqlite3_value *, column_value)
+
+/* The primary's description of a stand-in statement (prepared there only), else NULL. */
+static __attribute__((noinline)) struct fwd_remote *result_remote_slow(sqlite3_stmt *stmt)
+{
+	struct fwd_stmt *s;
+
+	if (guard_depth)
+		return NULL;
+	s = state_stmt(stmt);
+	return s ? s->remote : NULL;
+}
+
+static inline struct fwd_remote *result_remote(sqlite3_stmt *stmt)
+{
+	if (__builtin_expect(!atomic_load_explicit(&state_nremote, memory_order_relaxed), 1))
+		return NULL;
+	return result_remote_slow(stmt);
+}
+
+int sqlite3_column_count(sqlite3_stmt *stmt)
+{
+	struct fwd_remote *r;
+
+	real_resolve();
+	r = result_remote(stmt);
+	return r ? r->ncols : real_sqlite.column_count(stmt);
+}
+
+const char *sqlite3_column_name(sqlite3_stmt *stmt, int i)
+{
+	struct fwd_remote *r;
+
+	real_resolve();
+	r = result_remote(stmt);
+	if (!r)
+		return real_sqlite.column_name(stmt, i);
+	return i >= 0 && i < r->ncols ? r->names[i] : NULL;
+}
+
+const char *sqlite3_column_decltype(sqlite3_stmt *stmt, int i)
+{
+	struct fwd_remote *r;
+
+	real_resolve();
+	r = result_remote(stmt);
+	if (!r)
+		return real_sqlite.column_decltype(stmt, i);
+	return i >= 0 && i < r->ncols ? r->decltypes[i] : NULL;
+}
+
+/* Python's executemany() accepts only statements that are not read-only. */
+int sqlite3_stmt_readonly(sqlite3_stmt *stmt)
+{
+	struct fwd_remote *r;
+
+	real_resolve();
+	r = result_remote(stmt);
+	return r ? r->readonly : real_sqlite.stmt_readonly(stmt);
+}
 
 int sqlite3_data_count(sqlite3_stmt *stmt)
 {

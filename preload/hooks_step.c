@@ -171,7 +171,7 @@ int sqlite3_exec(sqlite3 *db, const char *sql, int (*cb)(void *, int, char **, c
 			break;
 		if (!stmt)
 			continue; /* whitespace or a comment */
-		ncols = real_sqlite.column_count(stmt);
+		ncols = sqlite3_column_count(stmt);
 		for (;;) {
 			int src = sqlite3_step(stmt);
 
@@ -185,7 +185,7 @@ int sqlite3_exec(sqlite3 *db, const char *sql, int (*cb)(void *, int, char **, c
 				}
 				if (!header_done) {
 					for (int i = 0; i < ncols; i++)
-						cols[i] = (char *)real_sqlite.column_name(stmt, i);
+						cols[i] = (char *)sqlite3_column_name(stmt, i);
 					header_done = true;
 				}
 				for (int i = 0; i < ncols; i++)

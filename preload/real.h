@@ -38,6 +38,7 @@ struct real_api {
 	int (*bind_parameter_count)(sqlite3_stmt *);
 	int (*column_count)(sqlite3_stmt *);
 	const char *(*column_name)(sqlite3_stmt *, int);
+	const char *(*column_decltype)(sqlite3_stmt *, int);
 	int (*data_count)(sqlite3_stmt *);
 	int (*column_type)(sqlite3_stmt *, int);
 	int (*column_int)(sqlite3_stmt *, int);
@@ -75,7 +76,7 @@ struct real_api {
 	sqlite3 *(*db_handle)(sqlite3_stmt *);
 	const char *(*sql)(sqlite3_stmt *);
 	int (*stmt_isexplain)(sqlite3_stmt *);
-	int (*stmt_readonly)(sqlite3_stmt *);
+	int (*stmt_readonly)(sqlite3_stmt *);  /* interposed */
 	const char *(*db_filename)(sqlite3 *, const char *);
 	int (*open_v2)(const char *, sqlite3 **, int, const char *);
 	const char *(*errstr)(int);

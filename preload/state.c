@@ -9,7 +9,7 @@
 
 #define STATE_BUCKETS 1024
 
-atomic_int state_nconns, state_nstmts, state_serving;
+atomic_int state_nconns, state_nstmts, state_serving, state_nremote;
 
 /* Each thread remembers the last connection it looked up; any drop of a connection
  * invalidates every thread's memory (a closed connection's address may be reused). */
@@ -241,5 +241,30 @@ void state_stmt_drop(sqlite3_stmt *stmt)
 		real_sqlite.close_v2(s->rows_db);
 	state_stmt_free_params(s);
 	free(s->params);
+	if (s->remote) {
+		atomic_fetch_sub(&state_nremote, 1);
+		state_remote_free(s->remote);
+	}
 	free(s);
+}
+
+void state_remote_free(struct fwd_remote *r)
+{
+	if (!r)
+		return;
+	for (int i = 0; i < r->ncols; i++) {
+		free(r->names[i]);
+		free(r->decltypes[i]);
+	}
+	free(r->names);
+	free(r->decltypes);
+	free(r->sql);
+	free(r);
+}
+
+void state_stmt_set_remote(struct fwd_stmt *s, struct fwd_remote *r)
+{
+	s->kind = FK_REMOTE;
+	s->remote = r;
+	atomic_fetch_add(&state_nremote, 1);
 }

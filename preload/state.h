@@ -67,6 +67,17 @@ enum fwd_stmt_kind {
 	FK_WRITE,  /* modifies the LiteFS database: forwarded from a replica */
 	FK_READ,   /* reads it: forwarded only inside a transaction that has written */
 	FK_TXN,    /* transaction control */
+	FK_REMOTE, /* prepared on the primary only (it needs a schema that exists only in the
+	            * open transaction there): a stand-in here, always forwarded */
+};
+
+/* What the primary said of a FK_REMOTE statement: its text and its columns. */
+struct fwd_remote {
+	char *sql;              /* the program's statement, as forwarded */
+	int ncols;
+	char **names;           /* ncols column names */
+	char **decltypes;       /* ncols declared types, each may be NULL */
+	bool readonly;          /* sqlite3_stmt_readonly() of it */
 };
 
 /* Per statement on a LiteFS database that may be forwarded: writes, reads of it, and
@@ -77,6 +88,7 @@ struct fwd_stmt {
 	enum fwd_stmt_kind kind;
 	enum classify_txn_op txn_op; /* FK_TXN */
 	char file[256];         /* the database's file name inside the mount */
+	struct fwd_remote *remote; /* FK_REMOTE */
 	bool dml;               /* INSERT, UPDATE or DELETE: sets changes() */
 	bool bind_failed;       /* a binding could not be recorded (out of memory) */
 	int nparams;
@@ -92,7 +104,7 @@ struct fwd_stmt {
 };
 
 /* Number of entries in each table: zero means every hook can pass straight through. */
-extern atomic_int state_nconns, state_nstmts, state_serving;
+extern atomic_int state_nconns, state_nstmts, state_serving, state_nremote;
 
 struct fwd_conn *state_conn(sqlite3 *db, bool create);
 void state_conn_drop(sqlite3 *db);
@@ -102,5 +114,8 @@ void state_stmt_drop(sqlite3_stmt *stmt);
 /* Ends the serving of forwarded rows (the statement goes back to FS_IDLE). */
 void state_stmt_clear_result(struct fwd_stmt *s);
 void state_stmt_free_params(struct fwd_stmt *s);
+/* Makes s a FK_REMOTE statement described by r (which it owns from then on). */
+void state_stmt_set_remote(struct fwd_stmt *s, struct fwd_remote *r);
+void state_remote_free(struct fwd_remote *r);
 
 #endif

@@ -171,6 +171,7 @@ int txn_step(struct fwd_stmt *s, const char *endpoint)
 		return txn_in_session(s, endpoint);
 	switch (s->kind) {
 	case FK_WRITE:
+	case FK_REMOTE:
 		if (local_autocommit)
 			return forward_step(s, endpoint, NULL);
 		return txn_begin(s, endpoint, false);
