@@ -820,13 +820,15 @@ static int exec_session_begin(struct fwd_exec *x, struct fwd_exec_conn **cp,
 		}
 	}
 	rc = exec_statement(c, req, max, out, o, ran, wrote);
-	if (rc != 1 || !*ran || sqlite3_get_autocommit(c->db))
+	if (rc != 1 || !*ran)
 		goto done;
 	if ((o->res.rc & 0xff) == SQLITE_BUSY) {
 		rc = exec_outcome_refused(o, o->res.xrc) ?: 1;
 		*ran = false;
 		goto fail;
 	}
+	if (sqlite3_get_autocommit(c->db))
+		goto done;
 	if (req->session_flags & WIRE_SESSION_SNAPSHOT) {
 		uint64_t txid = exec_read_txid(x, c);
 

@@ -1326,6 +1326,266 @@ static void test_statement_cache(void **state)
 	wire_buf_free(&b);
 }
 
+/* ---- sessions (the transactions of programs on replicas) ------------------------------------ */
+
+/* Sends one request of session `session` (flags WIRE_SESSION_*) through the request handler
+ * of g_res.req; m gets the reply, decoded from out. */
+static void session_request(uint64_t id, uint64_t session, uint32_t flags, const char *prologue,
+			    uint64_t snapshot, uint32_t timeout_ms, const char *sql,
+			    struct wire_buf *out, struct wire_msg *m)
+{
+	struct wire_exec e = { .request_id = id, .session_id = session, .session_flags = flags,
+			       .snapshot_txid = snapshot, .txn_timeout_ms = timeout_ms };
+	struct wire_buf req = { 0 };
+
+	e.db.p = "s.db";
+	e.db.n = 4;
+	e.sql.p = sql;
+	e.sql.n = (uint32_t)strlen(sql);
+	e.prologue.p = prologue;
+	e.prologue.n = prologue ? (uint32_t)strlen(prologue) : 0;
+	assert_int_equal(wire_encode_exec(&req, &e, MAX), 0);
+	out->len = 0;
+	assert_int_equal(fwd_request_handle(&g_res.req, req.p, req.len, out), 0);
+	assert_int_equal(wire_decode(out->p, out->len, MAX, m), 0);
+	wire_buf_free(&req);
+}
+
+/* A transaction: opened by its first write after the replayed BEGIN and SAVEPOINT, its
+ * statements (reads included) run in it, a failed one leaves it open, a second client
+ * cannot write meanwhile, and COMMIT ends it with the TXID. */
+static void test_session_commit(void **state)
+{
+	char dir[PATH_MAX], mnt[PATH_MAX], path[PATH_MAX + 16];
+	struct wire_buf out = { 0 };
+	struct wire_msg m;
+	sqlite3 *other;
+
+	(void)state;
+	make_dir("sess", dir, sizeof(dir), mnt, sizeof(mnt));
+	xsnprintf(path, sizeof(path), "%s/s.db", mnt);
+	db_exec(path, "PRAGMA journal_mode=WAL; CREATE TABLE t(a UNIQUE)");
+	request_open(mnt, 64, 5000);
+
+	session_request(1, 77, WIRE_SESSION_BEGIN, "BEGIN;SAVEPOINT sp;", 0, 5000,
+			"INSERT INTO t VALUES (1)", &out, &m);
+	assert_int_equal(m.type, WIRE_RESULT);
+	assert_int_equal(m.u.result.rc, SQLITE_DONE);
+	assert_true(m.u.result.flags & WIRE_RESULT_IN_TXN);
+	assert_false(m.u.result.flags & WIRE_RESULT_NOT_BEGUN);
+	wire_msg_free(&m);
+	assert_int_equal(fwd_sessions_count(g_res.sessions), 1);
+
+	/* the transaction's own write is visible in it, and nowhere else yet */
+	session_request(2, 77, 0, NULL, 0, 5000, "SELECT count(*) FROM t", &out, &m);
+	assert_true(m.u.result.flags & WIRE_RESULT_IN_TXN);
+	assert_int_equal(m.u.result.nrows, 1);
+	assert_true(m.u.result.cells[0].u.i == 1);
+	wire_msg_free(&m);
+	assert_int_equal(db_int(path, "SELECT count(*) FROM t"), 0);
+
+	/* the write lock is the session's: another writer is told busy at once */
+	other = db_open(path);
+	assert_int_equal(sqlite3_exec(other, "INSERT INTO t VALUES (9)", NULL, NULL, NULL),
+			 SQLITE_BUSY);
+	sqlite3_close(other);
+
+	/* a constraint failure fails the statement, not the transaction */
+	session_request(3, 77, 0, NULL, 0, 5000, "INSERT INTO t VALUES (1)", &out, &m);
+	assert_int_equal(m.u.result.rc, SQLITE_CONSTRAINT);
+	assert_true(m.u.result.flags & WIRE_RESULT_IN_TXN);
+	wire_msg_free(&m);
+	session_request(4, 77, 0, NULL, 0, 5000, "RELEASE sp", &out, &m);
+	assert_true(m.u.result.flags & WIRE_RESULT_IN_TXN);
+	wire_msg_free(&m);
+	write_file(strcat(strcpy(dir, mnt), "/s.db-pos"), "0000000000000005/e04fc44716e5272f\n",
+		   34);
+	session_request(5, 77, 0, NULL, 0, 5000, "COMMIT", &out, &m);
+	assert_int_equal(m.u.result.rc, SQLITE_DONE);
+	assert_false(m.u.result.flags & WIRE_RESULT_IN_TXN);
+	assert_true(m.u.result.txid == 5);
+	wire_msg_free(&m);
+	assert_int_equal(fwd_sessions_count(g_res.sessions), 0);
+	assert_int_equal(db_int(path, "SELECT count(*) FROM t"), 1);
+
+	/* the session is gone: a late statement of it is told so */
+	session_request(6, 77, 0, NULL, 0, 5000, "INSERT INTO t VALUES (2)", &out, &m);
+	assert_int_equal(m.type, WIRE_RESULT);
+	assert_int_equal(m.u.result.xrc, SQLITE_ABORT_ROLLBACK);
+	assert_false(m.u.result.flags & WIRE_RESULT_IN_TXN);
+	assert_non_null(memmem(m.u.result.errmsg.p, m.u.result.errmsg.n, "does not know", 13));
+	wire_msg_free(&m);
+	assert_int_equal(db_int(path, "SELECT count(*) FROM t"), 1);
+	wire_buf_free(&out);
+}
+
+/* A transaction is not begun, and nothing of it stays, when its first write cannot get the
+ * write lock, or when the primary is past what it read on the replica. */
+static void test_session_not_begun(void **state)
+{
+	char dir[PATH_MAX], mnt[PATH_MAX], path[PATH_MAX + 16], pos[PATH_MAX + 16];
+	struct wire_buf out = { 0 };
+	struct wire_msg m;
+	sqlite3 *holder;
+
+	(void)state;
+	make_dir("sess-nb", dir, sizeof(dir), mnt, sizeof(mnt));
+	xsnprintf(path, sizeof(path), "%s/s.db", mnt);
+	xsnprintf(pos, sizeof(pos), "%s/s.db-pos", mnt);
+	db_exec(path, "PRAGMA journal_mode=WAL; CREATE TABLE t(a)");
+	request_open(mnt, 64, 5000);
+
+	holder = db_open(path);
+	assert_int_equal(sqlite3_exec(holder, "BEGIN IMMEDIATE", NULL, NULL, NULL), SQLITE_OK);
+	session_request(1, 5, WIRE_SESSION_BEGIN, "BEGIN;", 0, 5000, "INSERT INTO t VALUES (1)",
+			&out, &m);
+	assert_int_equal(m.u.result.rc, SQLITE_BUSY);
+	assert_true(m.u.result.flags & WIRE_RESULT_NOT_BEGUN);
+	assert_false(m.u.result.flags & WIRE_RESULT_IN_TXN);
+	assert_true(m.u.result.changes == 0);
+	wire_msg_free(&m);
+	session_request(2, 6, WIRE_SESSION_BEGIN, NULL, 0, 5000, "BEGIN IMMEDIATE", &out, &m);
+	assert_true(m.u.result.flags & WIRE_RESULT_NOT_BEGUN);
+	wire_msg_free(&m);
+	assert_int_equal(fwd_sessions_count(g_res.sessions), 0);
+	assert_int_equal(sqlite3_exec(holder, "COMMIT", NULL, NULL, NULL), SQLITE_OK);
+	sqlite3_close(holder);
+
+	/* the transaction read TXID 9 on the replica; the primary is at 10 */
+	write_file(pos, "000000000000000a/e04fc44716e5272f\n", 34);
+	session_request(3, 7, WIRE_SESSION_BEGIN | WIRE_SESSION_SNAPSHOT, "BEGIN;", 9, 5000,
+			"INSERT INTO t VALUES (2) RETURNING a", &out, &m);
+	assert_int_equal(m.u.result.rc, SQLITE_BUSY);
+	assert_int_equal(m.u.result.xrc, SQLITE_BUSY_SNAPSHOT);
+	assert_true(m.u.result.flags & WIRE_RESULT_NOT_BEGUN);
+	assert_true(m.u.result.txid == 10);
+	assert_int_equal(m.u.result.nrows, 0);
+	assert_false(m.u.result.flags & WIRE_RESULT_ROWID);
+	wire_msg_free(&m);
+	assert_int_equal(db_int(path, "SELECT count(*) FROM t"), 0);
+	/* ... and it is at what was read: the transaction goes on */
+	session_request(4, 8, WIRE_SESSION_BEGIN | WIRE_SESSION_SNAPSHOT, "BEGIN;", 10, 5000,
+			"INSERT INTO t VALUES (3)", &out, &m);
+	assert_int_equal(m.u.result.rc, SQLITE_DONE);
+	assert_true(m.u.result.flags & WIRE_RESULT_IN_TXN);
+	wire_msg_free(&m);
+	session_request(5, 8, 0, NULL, 0, 5000, "ROLLBACK", &out, &m);
+	assert_false(m.u.result.flags & WIRE_RESULT_IN_TXN);
+	wire_msg_free(&m);
+	assert_int_equal(db_int(path, "SELECT count(*) FROM t"), 0);
+
+	/* no more sessions than the table holds (4 here): the next one is busy */
+	for (uint64_t i = 0; i < 5; i++) {
+		session_request(10 + i, 100 + i, WIRE_SESSION_BEGIN, NULL, 0, 5000, "BEGIN", &out,
+				&m);
+		if (i < 4) {
+			assert_true(m.u.result.flags & WIRE_RESULT_IN_TXN);
+		} else {
+			assert_true(m.u.result.flags & WIRE_RESULT_NOT_BEGUN);
+			assert_int_equal(m.u.result.rc, SQLITE_BUSY);
+		}
+		wire_msg_free(&m);
+	}
+	wire_buf_free(&out);
+}
+
+/* An idle session is rolled back after its timeout: its lock goes, and its client hears
+ * why on its next statement. */
+static void test_session_expires(void **state)
+{
+	char dir[PATH_MAX], mnt[PATH_MAX], path[PATH_MAX + 16];
+	struct wire_buf out = { 0 };
+	struct wire_msg m;
+	struct timespec ts;
+
+	(void)state;
+	make_dir("sess-exp", dir, sizeof(dir), mnt, sizeof(mnt));
+	xsnprintf(path, sizeof(path), "%s/s.db", mnt);
+	db_exec(path, "PRAGMA journal_mode=WAL; CREATE TABLE t(a)");
+	request_open(mnt, 64, 5000);
+
+	session_request(1, 9, WIRE_SESSION_BEGIN, "BEGIN;", 0, 100, "INSERT INTO t VALUES (1)",
+			&out, &m);
+	assert_true(m.u.result.flags & WIRE_RESULT_IN_TXN);
+	wire_msg_free(&m);
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	assert_int_equal(fwd_sessions_expire(g_res.sessions, (int64_t)ts.tv_sec * 1000 +
+					     ts.tv_nsec / 1000000), 0);
+	usleep(200 * 1000);
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	assert_int_equal(fwd_sessions_expire(g_res.sessions, (int64_t)ts.tv_sec * 1000 +
+					     ts.tv_nsec / 1000000), 1);
+	db_exec(path, "INSERT INTO t VALUES (2)");  /* the lock is free */
+	session_request(2, 9, 0, NULL, 0, 100, "COMMIT", &out, &m);
+	assert_int_equal(m.u.result.xrc, SQLITE_ABORT_ROLLBACK);
+	assert_false(m.u.result.flags & WIRE_RESULT_IN_TXN);
+	assert_non_null(memmem(m.u.result.errmsg.p, m.u.result.errmsg.n, "idle", 4));
+	wire_msg_free(&m);
+	assert_int_equal(db_int(path, "SELECT group_concat(a) FROM t"), 2);
+
+	/* not looked at by the timer in time: rolled back when the late statement comes */
+	session_request(3, 10, WIRE_SESSION_BEGIN, "BEGIN;", 0, 100, "INSERT INTO t VALUES (3)",
+			&out, &m);
+	wire_msg_free(&m);
+	usleep(200 * 1000);
+	session_request(4, 10, 0, NULL, 0, 100, "INSERT INTO t VALUES (4)", &out, &m);
+	assert_int_equal(m.u.result.xrc, SQLITE_ABORT_ROLLBACK);
+	wire_msg_free(&m);
+	assert_int_equal(fwd_sessions_count(g_res.sessions), 0);
+	assert_int_equal(db_int(path, "SELECT count(*) FROM t"), 1);
+	wire_buf_free(&out);
+}
+
+/* A statement prepared in the session, not run: the schema it needs exists only there. */
+static void test_session_describe(void **state)
+{
+	char dir[PATH_MAX], mnt[PATH_MAX], path[PATH_MAX + 16];
+	static const char sql[] = "INSERT INTO n(a, b) VALUES (:a, ?3) RETURNING a, b; tail";
+	struct wire_buf out = { 0 };
+	struct wire_description *d;
+	struct wire_msg m;
+
+	(void)state;
+	make_dir("sess-desc", dir, sizeof(dir), mnt, sizeof(mnt));
+	xsnprintf(path, sizeof(path), "%s/s.db", mnt);
+	db_exec(path, "PRAGMA journal_mode=WAL; CREATE TABLE t(a)");
+	request_open(mnt, 64, 5000);
+	session_request(1, 11, WIRE_SESSION_BEGIN, "BEGIN;", 0, 5000,
+			"CREATE TABLE n(a INTEGER, b TEXT)", &out, &m);
+	assert_true(m.u.result.flags & WIRE_RESULT_IN_TXN);
+	wire_msg_free(&m);
+
+	session_request(2, 11, WIRE_SESSION_DESCRIBE, NULL, 0, 5000, sql, &out, &m);
+	assert_int_equal(m.type, WIRE_DESCRIPTION);
+	d = &m.u.description;
+	assert_int_equal(d->rc, SQLITE_OK);
+	assert_int_equal(d->tail, strchr(sql, ';') + 1 - sql);
+	assert_false(d->flags & WIRE_DESC_READONLY);
+	assert_int_equal(d->nparams, 3);
+	assert_int_equal(d->params[0].type, WIRE_TEXT);
+	assert_memory_equal(d->params[0].u.s.p, ":a", 2);
+	assert_int_equal(d->params[1].type, WIRE_NULL);
+	assert_memory_equal(d->params[2].u.s.p, "?3", 2);
+	assert_int_equal(d->ncols, 2);
+	assert_memory_equal(d->cols[0].u.s.p, "a", 1);
+	assert_memory_equal(d->cols[1].u.s.p, "INTEGER", 7);
+	assert_memory_equal(d->cols[2].u.s.p, "b", 1);
+	assert_memory_equal(d->cols[3].u.s.p, "TEXT", 4);
+	wire_msg_free(&m);
+
+	session_request(3, 11, WIRE_SESSION_DESCRIBE, NULL, 0, 5000, "SELECT * FROM nosuch", &out,
+			&m);
+	assert_int_equal(m.u.description.rc, SQLITE_ERROR);
+	assert_non_null(memmem(m.u.description.errmsg.p, m.u.description.errmsg.n, "nosuch", 6));
+	wire_msg_free(&m);
+	/* describing runs nothing, and the transaction stays */
+	assert_int_equal(fwd_sessions_count(g_res.sessions), 1);
+	session_request(4, 11, 0, NULL, 0, 5000, "ROLLBACK", &out, &m);
+	wire_msg_free(&m);
+	assert_int_equal(db_int(path, "SELECT count(*) FROM sqlite_schema WHERE name = 'n'"), 0);
+	wire_buf_free(&out);
+}
+
 /* ---- the record of executed requests --------------------------------------------------------- */
 
 static void test_dedup_request_once(void **state)
@@ -2143,6 +2403,10 @@ int main(void)
 		T(test_role_primary_and_replica),
 		T(test_role_cache),
 		T(test_statement_cache),
+		T(test_session_commit),
+		T(test_session_not_begun),
+		T(test_session_expires),
+		T(test_session_describe),
 		T(test_role_cache_expires),
 		T(test_role_replica_executes_nothing),
 		T(test_role_no_mount),

@@ -207,6 +207,35 @@ static const struct fcase cases[] = {
 	{ .name = "exec_second_fails", .schema = T3, .exec = true,
 	  .sql = "INSERT INTO t(a, b) VALUES('e1', 1); INSERT INTO t(a, b) VALUES('x', 2)",
 	  .ext = 1, .writes = true },
+	/* transactions: from the first write on, a session on the primary */
+	{ .name = "txn_commit", .schema = T3, .exec = true,
+	  .sql = "BEGIN; INSERT INTO t(a, b) VALUES('n1', 1); UPDATE t SET b = b + 1 WHERE id = 1; "
+		 "SELECT count(*) FROM t; INSERT INTO t(a, b) VALUES('n2', 2); COMMIT",
+	  .ext = 0, .writes = true },
+	{ .name = "txn_rollback", .schema = T3, .exec = true,
+	  .sql = "BEGIN; INSERT INTO t(a, b) VALUES('n1', 1); DELETE FROM t WHERE id = 2; ROLLBACK",
+	  .ext = 1 },
+	{ .name = "txn_savepoints", .schema = T3, .exec = true,
+	  .sql = "SAVEPOINT s; INSERT INTO t(a, b) VALUES('n1', 1); SAVEPOINT s2; "
+		 "INSERT INTO t(a, b) VALUES('n2', 2); ROLLBACK TO s2; INSERT INTO t(a, b) "
+		 "VALUES('n3', 3); RELEASE s",
+	  .ext = 1, .writes = true },
+	{ .name = "txn_error_keeps_it_open", .schema = T3, .exec = true,
+	  .sql = "BEGIN; INSERT INTO t(a, b) VALUES('n1', 1); INSERT INTO t(a, b) VALUES('x', 2); "
+		 "COMMIT",
+	  .ext = 1 },
+	{ .name = "txn_read_then_write", .schema = T3, .exec = true,
+	  .sql = "BEGIN; SELECT * FROM t; UPDATE t SET b = (SELECT max(b) FROM t) + 1 WHERE id = 1; "
+		 "SELECT * FROM t; END",
+	  .ext = 0, .writes = true },
+	{ .name = "txn_immediate", .schema = T3, .exec = true,
+	  .sql = "BEGIN IMMEDIATE; INSERT INTO t(a, b) VALUES('n1', 1) RETURNING id; COMMIT",
+	  .ext = 1, .writes = true },
+	{ .name = "txn_migration", .schema = T3, .exec = true,
+	  .sql = "BEGIN; CREATE TABLE u(x INTEGER); INSERT INTO u VALUES (1), (2); "
+		 "CREATE INDEX ux ON u(x); ALTER TABLE u ADD COLUMN y; UPDATE u SET y = x * 2; "
+		 "INSERT INTO t(a, b) SELECT 'u' || x, y FROM u; PRAGMA user_version = 5; COMMIT",
+	  .ext = 1, .writes = true },
 	{ .name = "finalize_after_error", .schema = T3, .finalize_only = true,
 	  .sql = "INSERT INTO t(a, b) VALUES('x', 1)", .ext = 0 },
 	{ .name = "finalize_after_error_ext", .schema = T3, .finalize_only = true,
@@ -408,6 +437,7 @@ static void log_conn(FILE *f, sqlite3 *db, const char *when)
 	fprintf(f, "%s: total_changes=%d\n", when, sqlite3_total_changes(db));
 	fprintf(f, "%s: total_changes64=%lld\n", when, (long long)sqlite3_total_changes64(db));
 	fprintf(f, "%s: last_insert_rowid=%lld\n", when, (long long)sqlite3_last_insert_rowid(db));
+	fprintf(f, "%s: get_autocommit=%d\n", when, sqlite3_get_autocommit(db));
 }
 
 /* Every accessor on every column of the current row, in one fixed order (conversions made

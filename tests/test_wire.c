@@ -423,6 +423,55 @@ static void test_exec_many_params(void **state)
 	decoded_free(&d);
 }
 
+/* A DESCRIPTION: names of parameters and columns, NULL where there is none. */
+static void test_description_roundtrip(void **state)
+{
+	struct wire_value params[3] = { { .type = WIRE_TEXT, .u.s = { ":a", 2 } },
+					{ .type = WIRE_NULL },
+					{ .type = WIRE_TEXT, .u.s = { "?3", 2 } } };
+	struct wire_value cols[4] = { { .type = WIRE_TEXT, .u.s = { "a", 1 } },
+				      { .type = WIRE_TEXT, .u.s = { "INTEGER", 7 } },
+				      { .type = WIRE_TEXT, .u.s = { "", 0 } },
+				      { .type = WIRE_NULL } };
+	struct wire_description d = { .request_id = 9, .rc = 1, .xrc = 257,
+				      .errmsg = { "no such table: x", 16 }, .tail = 42,
+				      .flags = WIRE_DESC_READONLY, .nparams = 3, .params = params,
+				      .ncols = 2, .cols = cols };
+	struct wire_buf b = { 0 };
+	struct wire_msg m;
+
+	(void)state;
+	assert_int_equal(wire_encode_description(&b, &d, MAX), 0);
+	assert_true(wire_peek_request_id(b.p, b.len) == 9);
+	assert_int_equal(wire_decode(b.p, b.len, MAX, &m), 0);
+	assert_int_equal(m.type, WIRE_DESCRIPTION);
+	assert_true(m.u.description.request_id == 9);
+	assert_int_equal(m.u.description.rc, 1);
+	assert_int_equal(m.u.description.xrc, 257);
+	assert_int_equal(m.u.description.errmsg.n, 16);
+	assert_int_equal(m.u.description.tail, 42);
+	assert_int_equal(m.u.description.flags, WIRE_DESC_READONLY);
+	assert_int_equal(m.u.description.nparams, 3);
+	assert_int_equal(m.u.description.params[1].type, WIRE_NULL);
+	assert_memory_equal(m.u.description.params[2].u.s.p, "?3", 2);
+	assert_int_equal(m.u.description.ncols, 2);
+	assert_memory_equal(m.u.description.cols[1].u.s.p, "INTEGER", 7);
+	assert_int_equal(m.u.description.cols[3].type, WIRE_NULL);
+	wire_msg_free(&m);
+	/* every truncation is refused */
+	for (size_t n = 0; n < b.len; n++)
+		assert_int_not_equal(wire_decode(b.p, n, MAX, &m), 0);
+	/* an empty one */
+	b.len = 0;
+	d = (struct wire_description){ .request_id = 1 };
+	assert_int_equal(wire_encode_description(&b, &d, MAX), 0);
+	assert_int_equal(wire_decode(b.p, b.len, MAX, &m), 0);
+	assert_null(m.u.description.params);
+	assert_null(m.u.description.cols);
+	wire_msg_free(&m);
+	wire_buf_free(&b);
+}
+
 static void test_result_no_rows(void **state)
 {
 	struct wire_result r = {
@@ -1105,6 +1154,7 @@ int main(void)
 		cmocka_unit_test(test_exec_no_params),
 		cmocka_unit_test(test_exec_many_params),
 		cmocka_unit_test(test_result_no_rows),
+		cmocka_unit_test(test_description_roundtrip),
 		cmocka_unit_test(test_result_cells),
 		cmocka_unit_test(test_not_primary),
 		cmocka_unit_test(test_error),
