@@ -3,6 +3,10 @@
  *   bench reads DB N      N point SELECTs by key (prepare once, step/reset); ns per query
  *   bench writes DB N     N autocommit INSERTs; p50 and p99 latency in microseconds
  *   bench rtt N           N bare nanomsg REQ/REP round trips of 64 bytes on loopback TCP
+ *   bench txn LOCAL FWD ROWS ROUNDS
+ *                         ROUNDS rounds of: one transaction of ROWS INSERTs (one prepared
+ *                         statement, stepped with new bindings) into LOCAL, then the same
+ *                         into FWD; the median milliseconds of each
  *   bench side LOCAL FWD N
  *                         N rounds of: an INSERT into LOCAL, an INSERT into FWD and a bare
  *                         round trip, in turn, so that all three see the same load; p50 and
@@ -177,6 +181,53 @@ static void bench_ins_close(struct bench_ins *b)
 	sqlite3_close(b->db);
 }
 
+/* One transaction of rows INSERTs into b; milliseconds, or -1. */
+static double bench_txn_one(struct bench_ins *b, long rows)
+{
+	int64_t t0 = bench_now_ns();
+
+	if (sqlite3_exec(b->db, "BEGIN", NULL, NULL, NULL) != SQLITE_OK)
+		return -1;
+	for (long i = 0; i < rows; i++)
+		if (bench_ins_one(b, i) < 0)
+			return -1;
+	if (sqlite3_exec(b->db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK) {
+		fprintf(stderr, "commit: %s\n", sqlite3_errmsg(b->db));
+		return -1;
+	}
+	return (double)(bench_now_ns() - t0) / 1e6;
+}
+
+static int bench_cmp_double(const void *a, const void *b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+static int bench_txn(const char *local, const char *fwd, long rows, long rounds)
+{
+	double *l = calloc((size_t)rounds, sizeof(*l)), *f = calloc((size_t)rounds, sizeof(*f));
+	struct bench_ins bl, bf;
+
+	if (!l || !f || rounds < 1 || bench_ins_open(&bl, local) || bench_ins_open(&bf, fwd))
+		return 1;
+	for (long r = 0; r < rounds; r++) {
+		l[r] = bench_txn_one(&bl, rows);
+		f[r] = bench_txn_one(&bf, rows);
+		if (l[r] < 0 || f[r] < 0)
+			return 1;
+	}
+	qsort(l, (size_t)rounds, sizeof(*l), bench_cmp_double);
+	qsort(f, (size_t)rounds, sizeof(*f), bench_cmp_double);
+	printf("txn %.2f %.2f\n", l[rounds / 2], f[rounds / 2]);
+	bench_ins_close(&bf);
+	bench_ins_close(&bl);
+	free(l);
+	free(f);
+	return 0;
+}
+
 static int bench_side(const char *local, const char *fwd, long n)
 {
 	const char *url = "tcp://127.0.0.1:20298";
@@ -232,10 +283,12 @@ int main(int argc, char **argv)
 		return bench_reads(argv[2], atol(argv[3]));
 	if (argc == 4 && !strcmp(argv[1], "writes"))
 		return bench_writes(argv[2], atol(argv[3]));
+	if (argc == 6 && !strcmp(argv[1], "txn"))
+		return bench_txn(argv[2], argv[3], atol(argv[4]), atol(argv[5]));
 	if (argc == 5 && !strcmp(argv[1], "side"))
 		return bench_side(argv[2], argv[3], atol(argv[4]));
 	if (argc == 3 && !strcmp(argv[1], "rtt"))
 		return bench_rtt(atol(argv[2]));
-	fprintf(stderr, "usage: bench reads DB N | writes DB N | rtt N | side LOCAL FWD N\n");
+	fprintf(stderr, "usage: bench reads DB N | writes DB N | rtt N | side LOCAL FWD N | txn LOCAL FWD ROWS ROUNDS\n");
 	return 2;
 }

@@ -8,7 +8,7 @@ bench="$top/build/bench"
 dir=$(mktemp -d "${TMPDIR:-/tmp}/litefs-fwd-bench.XXXXXX")
 prefix="127.0.$((RANDOM % 50 + 200))"
 reads=${BENCH_READS:-40000} read_rounds=${BENCH_READ_ROUNDS:-15}
-writes=${BENCH_WRITES:-2000} rounds=${BENCH_ROUNDS:-7}
+writes=${BENCH_WRITES:-2000} rounds=${BENCH_ROUNDS:-7} txn_rows=${BENCH_TXN_ROWS:-1000}
 pids=()
 cleanup() {
 	for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
@@ -70,6 +70,9 @@ for ((i = 0; i < rounds; i++)); do
 done
 read -r ratio lw50 lw99 fw50 fw99 rt50 rt99 < <(median_row "${rows[@]}")
 plain_w=$(LITEFS_FWD_MOUNT=/nonexistent "$bench" writes "$plain/bench.db" "$writes")
+# A transaction of txn_rows INSERTs, on the primary locally and forwarded from the replica.
+read -r _ tl tf < <(on node2 env LD_PRELOAD="$lib" "$bench" txn "$m1/bench.db" "$m2/bench.db" \
+	"$txn_rows" "$rounds")
 read -r _ pw50 pw99 <<<"$plain_w"
 
 printf '\nlitefs-fwd figures, each the median round of several measuring side by side: %s rounds of\n' \
@@ -86,6 +89,11 @@ printf '%-58s %9.1f us\n' "local INSERT on a plain file (WAL, FULL), p50 (p99 $p
 printf '%-58s %9.1f us\n' "bare nanomsg REQ/REP round trip, p50 (p99 $rt99)" "$rt50"
 printf '%-58s %9.1f us\n' "local INSERT on the primary's mount, p50 (p99 $lw99)" "$lw50"
 printf '%-58s %9.1f us %10.3f\n' "forwarded INSERT from the replica, p50 (p99 $fw99)" "$fw50" "$ratio"
+printf '%-58s %9.1f ms\n' "$txn_rows-row transaction, local on the primary's mount" "$tl"
+printf '%-58s %9.1f ms %10.3f\n' "$txn_rows-row transaction, forwarded from the replica" "$tf" \
+	"$(echo "$tf / $tl" | bc -l)"
+printf '%-58s %9.1f us %10.3f\n' "  per forwarded row, against a bare round trip" \
+	"$(echo "$tf * 1000 / $txn_rows" | bc -l)" "$(echo "$tf * 1000 / $txn_rows / $rt50" | bc -l)"
 printf '\nratio of the forwarded INSERT: p50 / (local INSERT on the primary + 1.3 round trips),\n'
 printf 'the three measured in turn in one process; per round:'
 printf ' %.3f' $(printf '%s\n' "${rows[@]}" | awk '{print $1}')

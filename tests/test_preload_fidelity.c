@@ -236,6 +236,19 @@ static const struct fcase cases[] = {
 		 "CREATE INDEX ux ON u(x); ALTER TABLE u ADD COLUMN y; UPDATE u SET y = x * 2; "
 		 "INSERT INTO t(a, b) SELECT 'u' || x, y FROM u; PRAGMA user_version = 5; COMMIT",
 	  .ext = 1, .writes = true },
+	{ .name = "txn_rolled_back_by_sqlite", .exec = true,
+	  .schema = T3 "CREATE TRIGGER no_big BEFORE INSERT ON t WHEN new.b > 100 "
+		  "BEGIN SELECT RAISE(ROLLBACK, 'too big'); END;",
+	  .sql = "BEGIN; INSERT INTO t(a, b) VALUES('n1', 1); INSERT INTO t(a, b) VALUES('n2', 101); "
+		 "COMMIT",
+	  .ext = 1 },
+	{ .name = "txn_read_only_stays_here", .schema = T3, .exec = true,
+	  .sql = "BEGIN; SELECT * FROM t; SELECT count(*) FROM t; COMMIT", .ext = 0 },
+	{ .name = "txn_nested_savepoints", .schema = T3, .exec = true,
+	  .sql = "BEGIN; SAVEPOINT a; INSERT INTO t(a, b) VALUES('n1', 1); SAVEPOINT b; "
+		 "UPDATE t SET b = 0; ROLLBACK TO a; INSERT INTO t(a, b) VALUES('n2', 2); "
+		 "RELEASE a; SAVEPOINT c; DELETE FROM t WHERE id = 1; RELEASE c; COMMIT",
+	  .ext = 1, .writes = true },
 	{ .name = "finalize_after_error", .schema = T3, .finalize_only = true,
 	  .sql = "INSERT INTO t(a, b) VALUES('x', 1)", .ext = 0 },
 	{ .name = "finalize_after_error_ext", .schema = T3, .finalize_only = true,
