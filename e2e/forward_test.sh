@@ -3,61 +3,7 @@
 # interposer (build/liblitefs_fwd.so) and the forwarder (build/litefs-fwd), on the stand-in
 # cluster. Statements in autocommit mode.
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
-
-FWD_BIN=${LITEFS_FWD:-$E2E_ROOT/build/litefs-fwd}
-FWD_LIB=${LITEFS_FWD_LIB:-$E2E_ROOT/build/liblitefs_fwd.so}
-
-# fwd_cluster VAR NAME [UP OPTIONS]: a cluster with a forwarder on every node.
-fwd_cluster() {
-	local -n _dir=$1
-	_dir=$(new_dir "$2")
-	shift 2
-	sim_up "$_dir" "$@" || return 1
-	local n
-	for n in $(cluster_nodes "$_dir"); do
-		bg_start "$_dir/$n-forwarder.log" "$LITEFS_SIM" exec "$_dir" "$n" -- \
-			sh -c 'exec "$0" forwarder --listen "$LITEFS_FWD_LISTEN"' "$FWD_BIN"
-	done
-	wait_for 5 _fwd_listening "$_dir" || {
-		not_ok "forwarders listen" log "$(cat "$_dir"/*-forwarder.log)"
-		return 1
-	}
-}
-
-_fwd_listening() {
-	local n
-	for n in $(cluster_nodes "$1"); do
-		ss -ltn | grep -qF "$(node_addr "$1" "$n"):${E2E_FWD_PORT_OF[$1]} " || return 1
-	done
-}
-
-# The interposer as LD_PRELOAD; built with a sanitizer, its runtime must come first (and the
-# host programs' own leaks at exit are not ours to report).
-FWD_PRELOAD=$FWD_LIB
-FWD_ENV=()
-case ${E2E_SANITIZE:-} in
-*undefined*) FWD_PRELOAD="$(cc -print-file-name=libubsan.so):$FWD_PRELOAD" ;;
-esac
-case ${E2E_SANITIZE:-} in
-*address*) # the ASan runtime first of all
-	FWD_PRELOAD="$(cc -print-file-name=libasan.so):$FWD_PRELOAD"
-	FWD_ENV=(ASAN_OPTIONS=detect_leaks=0)
-	;;
-esac
-
-# on DIR NODE CMD...: CMD on NODE with the interposer preloaded.
-on() {
-	local dir=$1 node=$2
-	shift 2
-	sim_exec "$dir" "$node" env "${FWD_ENV[@]}" LD_PRELOAD="$FWD_PRELOAD" "$@"
-}
-
-# sql_on DIR NODE DB SQL: the sqlite3 shell on NODE (preloaded) on DB of its mount.
-sql_on() {
-	local dir=$1 node=$2 db=$3
-	shift 3
-	on "$dir" "$node" sqlite3 -batch "$(node_mnt "$dir" "$node")/$db" "$@"
-}
+source "$(dirname "${BASH_SOURCE[0]}")/fwd_lib.sh"
 
 test_sqlite3_shell_writes_on_a_replica() {
 	local j=$1 d

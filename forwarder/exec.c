@@ -820,8 +820,14 @@ static int exec_session_begin(struct fwd_exec *x, struct fwd_exec_conn **cp,
 		}
 	}
 	rc = exec_statement(c, req, max, out, o, ran, wrote);
-	if (rc != 1 || !*ran)
-		goto done;
+	if (rc != 1)
+		goto fail;  /* refused: nothing ran */
+	if (!*ran) {
+		/* It could not be prepared (a schema read refused while another connection
+		 * writes: SQLITE_BUSY): the transaction has not begun. */
+		o->res.flags |= WIRE_RESULT_NOT_BEGUN;
+		goto fail;
+	}
 	if ((o->res.rc & 0xff) == SQLITE_BUSY) {
 		rc = exec_outcome_refused(o, o->res.xrc) ?: 1;
 		*ran = false;

@@ -165,6 +165,26 @@ static bool pragma_changes_file(const char *name, const char *value)
 	return false;
 }
 
+/* Whether PRAGMA name, run without a value, reports what is in the database (its header,
+ * its schema, its pages) rather than a setting of the connection: inside a transaction that
+ * has written, only the primary can answer it. */
+static bool pragma_reads_file(const char *name)
+{
+	static const char *const reads[] = {
+		"application_id", "data_version",  "foreign_key_check", "foreign_key_list",
+		"freelist_count", "index_info",    "index_list",        "index_xinfo",
+		"integrity_check", "page_count",   "quick_check",       "schema_version",
+		"table_info",     "table_list",    "table_xinfo",       "user_version",
+	};
+
+	if (!name)
+		return false;
+	for (size_t i = 0; i < sizeof(reads) / sizeof(reads[0]); i++)
+		if (name_eq(name, reads[i]))
+			return true;
+	return false;
+}
+
 /* --- VACUUM, from the statement text ---------------------------------------------------- */
 
 static bool is_space(char c)
@@ -510,6 +530,8 @@ void classify_statement(const struct classify_event *ev, size_t nev, const char 
 				write = true;
 				pragma = true;
 				schema = e->db;
+			} else if (pragma_reads_file(e->arg1)) {
+				read_add(&reads, e->db ? e->db : classify_main);
 			}
 			break;
 		case SQLITE_COPY: /* no longer reported; it was a write */

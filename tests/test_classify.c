@@ -1130,6 +1130,19 @@ static void test_reads_litefs(void **state)
 		EV(SQLITE_READ, "y", "a", "other", NULL),
 		EV(SQLITE_READ, "t", "a", "aux", NULL),
 	};
+	/* PRAGMA user_version / PRAGMA aux.table_info(t) / PRAGMA foreign_keys */
+	static const struct classify_event pragma_main[] = {
+		EV(SQLITE_PRAGMA, "user_version", NULL, NULL, NULL),
+	};
+	static const struct classify_event pragma_aux[] = {
+		EV(SQLITE_PRAGMA, "table_info", "t", "aux", NULL),
+	};
+	static const struct classify_event pragma_other[] = {
+		EV(SQLITE_PRAGMA, "TABLE_INFO", "t", "other", NULL),
+	};
+	static const struct classify_event pragma_setting[] = {
+		EV(SQLITE_PRAGMA, "foreign_keys", NULL, NULL, NULL),
+	};
 	/* SELECT count(*) FROM t: the table, no column, no schema */
 	static const struct classify_event rows_only[] = {
 		EV(SQLITE_SELECT, NULL, NULL, NULL, NULL),
@@ -1156,6 +1169,15 @@ static void test_reads_litefs(void **state)
 	assert_true(r.reads_litefs);
 	r = classify_events(rows_only, ARRAY_SIZE(rows_only), "", false, &c);
 	assert_true(r.reads_litefs);
+	r = classify_events(pragma_main, ARRAY_SIZE(pragma_main), "", false, &c);
+	assert_result(&r, CLASSIFY_LOCAL, NULL, false);
+	assert_true(r.reads_litefs);
+	r = classify_events(pragma_aux, ARRAY_SIZE(pragma_aux), "", false, &c);
+	assert_true(r.reads_litefs);
+	r = classify_events(pragma_other, ARRAY_SIZE(pragma_other), "", false, &c);
+	assert_false(r.reads_litefs);
+	r = classify_events(pragma_setting, ARRAY_SIZE(pragma_setting), "", false, &c);
+	assert_false(r.reads_litefs);
 	r = classify_events(no_table, ARRAY_SIZE(no_table), "SELECT abs(-1)", false, &c);
 	assert_false(r.reads_litefs);
 	/* a write's reads are not its kind */
