@@ -76,6 +76,18 @@ static __attribute__((noinline)) int step_hooked(sqlite3_stmt *stmt)
 	if (s->state == FS_DONE)
 		state_stmt_clear_result(s); /* stepping a finished statement runs it again */
 	role_get(&role, false);
+	if (!role.replica && s->kind == FK_REMOTE) {
+		/* Prepared by the old primary, for a transaction that was there: a stand-in
+		 * that cannot run here. */
+		pthread_mutex_lock(&s->conn->mu);
+		forward_set_error(s->conn, SQLITE_ERROR,
+				  "litefs-fwd: this statement was prepared by the former primary; "
+				  "prepare it again");
+		pthread_mutex_unlock(&s->conn->mu);
+		s->state = FS_DONE;
+		s->rc = SQLITE_ERROR;
+		return SQLITE_ERROR;
+	}
 	if (!role.replica)
 		return step_real(stmt);
 	rc = txn_step(s, role.endpoint);

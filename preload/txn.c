@@ -135,6 +135,18 @@ static int txn_in_session(struct fwd_stmt *s, const char *endpoint)
 	fc.session_id = c->session_id;
 	pthread_mutex_unlock(&c->mu);
 	rc = forward_step(s, endpoint, &fc);
+	if (rc == -1) {
+		/* This node became the primary: the transaction was on the old one. */
+		pthread_mutex_lock(&c->mu);
+		c->session_id = 0;
+		forward_set_error(c, SQLITE_ABORT_ROLLBACK,
+				  "litefs-fwd: the transaction was lost: this node became the primary "
+				  "while it was open on the old one");
+		pthread_mutex_unlock(&c->mu);
+		s->state = FS_DONE;
+		s->rc = SQLITE_ABORT_ROLLBACK;
+		return forward_rc(c, SQLITE_ABORT_ROLLBACK);
+	}
 	if (fc.answered && !fc.in_txn) {
 		pthread_mutex_lock(&c->mu);
 		c->session_id = 0;
