@@ -75,6 +75,12 @@ static __attribute__((noinline)) int step_hooked(sqlite3_stmt *stmt)
 		return forward_next_row(s);
 	if (s->state == FS_DONE)
 		state_stmt_clear_result(s); /* stepping a finished statement runs it again */
+	/* A read outside a session runs here: nothing to ask about the role. */
+	if (s->kind == FK_READ && !__atomic_load_n(&s->conn->session_id, __ATOMIC_RELAXED)) {
+		step_local_prologue(stmt);
+		txn_before_local(s);
+		return step_guarded(stmt);
+	}
 	role_get(&role, false);
 	if (!role.replica && s->kind == FK_REMOTE) {
 		/* Prepared by the old primary, for a transaction that was there: a stand-in

@@ -20,6 +20,8 @@ bool txn_session_open(struct fwd_conn *c)
 {
 	bool open;
 
+	if (!__atomic_load_n(&c->session_id, __ATOMIC_RELAXED))
+		return false;
 	pthread_mutex_lock(&c->mu);
 	open = c->session_id && c->session_pid == getpid();
 	pthread_mutex_unlock(&c->mu);
@@ -29,10 +31,10 @@ bool txn_session_open(struct fwd_conn *c)
 /* Forgets the local transaction's record. Caller holds c->mu. */
 static void txn_forget_local(struct fwd_conn *c)
 {
-	c->txn_log_len = 0;
+	__atomic_store_n(&c->txn_log_len, 0, __ATOMIC_RELAXED);
 	if (c->txn_log)
 		c->txn_log[0] = '\0';
-	c->snapshot_taken = false;
+	__atomic_store_n(&c->snapshot_taken, false, __ATOMIC_RELAXED);
 	c->snapshot_txid = 0;
 }
 
@@ -56,9 +58,9 @@ static bool txn_log_append(struct fwd_conn *c, const char *sql)
 		c->txn_log_cap = cap;
 	}
 	memcpy(c->txn_log + c->txn_log_len, sql, n);
-	c->txn_log_len += n;
-	c->txn_log[c->txn_log_len++] = ';';
-	c->txn_log[c->txn_log_len] = '\0';
+	c->txn_log[c->txn_log_len + n] = ';';
+	c->txn_log[c->txn_log_len + n + 1] = '\0';
+	__atomic_store_n(&c->txn_log_len, c->txn_log_len + n + 1, __ATOMIC_RELAXED);
 	return true;
 }
 
@@ -106,7 +108,7 @@ static int txn_begin(struct fwd_stmt *s, const char *endpoint, bool begin_stmt)
 	if (fc.in_txn) {
 		txn_end_local(c);
 		pthread_mutex_lock(&c->mu);
-		c->session_id = fc.session_id;
+		__atomic_store_n(&c->session_id, fc.session_id, __ATOMIC_RELAXED);
 		c->session_pid = getpid();
 		snprintf(c->session_file, sizeof(c->session_file), "%s", s->file);
 		txn_forget_local(c);
@@ -138,7 +140,7 @@ static int txn_in_session(struct fwd_stmt *s, const char *endpoint)
 	if (rc == -1) {
 		/* This node became the primary: the transaction was on the old one. */
 		pthread_mutex_lock(&c->mu);
-		c->session_id = 0;
+		__atomic_store_n(&c->session_id, 0, __ATOMIC_RELAXED);
 		forward_set_error(c, SQLITE_ABORT_ROLLBACK,
 				  "litefs-fwd: the transaction was lost: this node became the primary "
 				  "while it was open on the old one");
@@ -149,7 +151,7 @@ static int txn_in_session(struct fwd_stmt *s, const char *endpoint)
 	}
 	if (fc.answered && !fc.in_txn) {
 		pthread_mutex_lock(&c->mu);
-		c->session_id = 0;
+		__atomic_store_n(&c->session_id, 0, __ATOMIC_RELAXED);
 		pthread_mutex_unlock(&c->mu);
 		/* The transaction is gone anyway: a ROLLBACK of one the primary no longer
 		 * has (rolled back for idleness, or lost with its primary) succeeds, as it
@@ -173,7 +175,7 @@ int txn_step(struct fwd_stmt *s, const char *endpoint)
 
 	pthread_mutex_lock(&c->mu);
 	if (c->session_id && c->session_pid != getpid())
-		c->session_id = 0;  /* the parent's, in a forked child */
+		__atomic_store_n(&c->session_id, 0, __ATOMIC_RELAXED);  /* the parent's, in a forked child */
 	session = c->session_id != 0;
 	if (!session && local_autocommit && (c->txn_log_len || c->snapshot_taken))
 		txn_forget_local(c);  /* ended here without us seeing it */
@@ -208,7 +210,7 @@ void txn_before_local(struct fwd_stmt *s)
 		/* Read before the step: the snapshot SQLite takes is at least as new, so the
 		 * check on the primary errs on the safe side. */
 		c->snapshot_txid = forward_local_txid(s->file);
-		c->snapshot_taken = true;
+		__atomic_store_n(&c->snapshot_taken, true, __ATOMIC_RELAXED);
 	}
 	pthread_mutex_unlock(&c->mu);
 }
@@ -219,7 +221,9 @@ void txn_after_local(struct fwd_stmt *s, int rc)
 	bool autocommit = real_sqlite.get_autocommit(c->db);
 	const char *sql;
 
-	if (s->kind != FK_TXN && !autocommit)
+	if (s->kind != FK_TXN &&
+	    (!autocommit || (!__atomic_load_n(&c->txn_log_len, __ATOMIC_RELAXED) &&
+			     !__atomic_load_n(&c->snapshot_taken, __ATOMIC_RELAXED))))
 		return;
 	pthread_mutex_lock(&c->mu);
 	if (autocommit) {
@@ -228,7 +232,7 @@ void txn_after_local(struct fwd_stmt *s, int rc)
 		   !txn_log_append(c, sql)) {
 		/* Without the record the session could not be opened right: refuse the
 		 * transaction's writes rather than run them in a different one. */
-		c->snapshot_taken = true;
+		__atomic_store_n(&c->snapshot_taken, true, __ATOMIC_RELAXED);
 		c->snapshot_txid = UINT64_MAX;
 	}
 	pthread_mutex_unlock(&c->mu);
@@ -244,6 +248,6 @@ void txn_conn_closing(struct fwd_conn *c)
 	if (role.replica)
 		forward_session_abandon(c, role.endpoint);
 	pthread_mutex_lock(&c->mu);
-	c->session_id = 0;
+	__atomic_store_n(&c->session_id, 0, __ATOMIC_RELAXED);
 	pthread_mutex_unlock(&c->mu);
 }
