@@ -7,7 +7,7 @@ sim="$top/build/litefs-sim" fwd="$top/build/litefs-fwd" lib="$top/build/liblitef
 bench="$top/build/bench"
 dir=$(mktemp -d "${TMPDIR:-/tmp}/litefs-fwd-bench.XXXXXX")
 prefix="127.0.$((RANDOM % 50 + 200))"
-reads=${BENCH_READS:-40000} read_rounds=${BENCH_READ_ROUNDS:-15}
+reads=${BENCH_READS:-15000} read_rounds=${BENCH_READ_ROUNDS:-31}
 writes=${BENCH_WRITES:-2000} rounds=${BENCH_ROUNDS:-7} txn_rows=${BENCH_TXN_ROWS:-1000}
 pids=()
 cleanup() {

@@ -20,6 +20,19 @@ static struct fwd_stmt *step_lookup(sqlite3_stmt *stmt)
 	return state_stmt(stmt);
 }
 
+/* The prologue of a local statement on connection c (see step_local_prologue()). */
+static void step_local_prologue_conn(struct fwd_conn *c)
+{
+	/* the common case, nothing owed: no lock */
+	if (!__atomic_load_n(&c->ryw_txid, __ATOMIC_ACQUIRE) &&
+	    !__atomic_load_n(&c->fake_err, __ATOMIC_ACQUIRE))
+		return;
+	pthread_mutex_lock(&c->mu);
+	forward_ryw_wait(c);
+	forward_clear_error(c);
+	pthread_mutex_unlock(&c->mu);
+}
+
 /* A statement that runs locally: the fake outcome of an earlier forward ends, and a read
  * first waits until the replica has the connection's own forwarded writes. */
 static void step_local_prologue(sqlite3_stmt *stmt)
@@ -29,16 +42,8 @@ static void step_local_prologue(sqlite3_stmt *stmt)
 	if (!atomic_load_explicit(&state_nconns, memory_order_relaxed) || guard_depth)
 		return;
 	c = state_conn(real_sqlite.db_handle(stmt), false);
-	if (!c)
-		return;
-	/* the common case, nothing owed: no lock */
-	if (!__atomic_load_n(&c->ryw_txid, __ATOMIC_ACQUIRE) &&
-	    !__atomic_load_n(&c->fake_err, __ATOMIC_ACQUIRE))
-		return;
-	pthread_mutex_lock(&c->mu);
-	forward_ryw_wait(c);
-	forward_clear_error(c);
-	pthread_mutex_unlock(&c->mu);
+	if (c)
+		step_local_prologue_conn(c);
 }
 
 /* Steps stmt in SQLite itself. What SQLite runs inside (user functions' statements, VACUUM's
@@ -77,7 +82,7 @@ static __attribute__((noinline)) int step_hooked(sqlite3_stmt *stmt)
 		state_stmt_clear_result(s); /* stepping a finished statement runs it again */
 	/* A read outside a session runs here: nothing to ask about the role. */
 	if (s->kind == FK_READ && !__atomic_load_n(&s->conn->session_id, __ATOMIC_RELAXED)) {
-		step_local_prologue(stmt);
+		step_local_prologue_conn(s->conn);
 		txn_before_local(s);
 		return step_guarded(stmt);
 	}
@@ -139,7 +144,7 @@ int sqlite3_reset(sqlite3_stmt *stmt)
 
 	real_resolve();
 	s = step_lookup(stmt);
-	if (!s)
+	if (!s || s->state == FS_IDLE)  /* nothing forwarded to undo */
 		return real_sqlite.reset(stmt);
 	rc = step_forwarded_rc(s);
 	state_stmt_clear_result(s);
