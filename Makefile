@@ -41,7 +41,7 @@ PRELOAD_LIBS := -ldl -lpthread
 
 # --- the forwarder and the litefs-fwd command: build/litefs-fwd ------------------------------
 FORWARDER_OBJS := $(patsubst %.c,$(BUILD)/obj/%.o,$(wildcard forwarder/*.c))
-FWD_LIBS       := -lnanomsg -lsqlite3 -lpthread
+FWD_LIBS       := -lnanomsg -lsqlite3 -lcurl -ljansson -lpthread
 
 # --- unit tests ---------------------------------------------------------------------------
 TEST_SRCS := $(wildcard tests/test_*.c)

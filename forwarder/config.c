@@ -44,6 +44,10 @@ const char fwd_config_usage[] =
 	"                        reads it for every request\n"
 	"                        (LITEFS_FWD_CACHE_TTL_MS, default "
 	CONFIG_STR(FWD_DEFAULT_ROLE_TTL_MS) ")\n"
+	"  --events-url URL      LiteFS's event stream, http://HOST:PORT/events; its /info\n"
+	"                        tells a primary from a replica that lost its primary\n"
+	"                        (neither has MOUNT/.primary); empty: not asked\n"
+	"                        (LITEFS_FWD_EVENTS_URL, default " FWD_DEFAULT_EVENTS_URL ")\n"
 	"  --log-level LEVEL     error, warn, info or debug (default info)\n"
 	"  -h, --help            show this help\n";
 
@@ -112,6 +116,15 @@ static int config_set_option(struct fwd_config *c, int opt, const char *val, con
 		}
 		c->role_ttl_ms = (int)v;
 		return 0;
+	case 'e':
+		if (*val && (strncmp(val, "http://", 7) || strlen(val) < 14 ||
+			     strcmp(val + strlen(val) - 7, "/events"))) {
+			snprintf(err, errlen, "%s wants http://HOST:PORT/events or nothing, not '%s'",
+				 what, val);
+			return -EINVAL;
+		}
+		c->events_url = val;
+		return 0;
 	case 'g':
 		if (fwd_log_parse_level(val, &level)) {
 			snprintf(err, errlen, "%s wants error, warn, info or debug, not '%s'", what,
@@ -134,6 +147,7 @@ int fwd_config_parse(struct fwd_config *c, int argc, char **argv, char *err, siz
 		{ "workers", required_argument, NULL, 'w' },
 		{ "max-message", required_argument, NULL, 'x' },
 		{ "role-ttl", required_argument, NULL, 't' },
+		{ "events-url", required_argument, NULL, 'e' },
 		{ "log-level", required_argument, NULL, 'g' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
@@ -148,6 +162,7 @@ int fwd_config_parse(struct fwd_config *c, int argc, char **argv, char *err, siz
 		{ 'w', "LITEFS_FWD_WORKERS" },
 		{ 'x', "LITEFS_FWD_MAX_MESSAGE" },
 		{ 't', "LITEFS_FWD_CACHE_TTL_MS" },
+		{ 'e', "LITEFS_FWD_EVENTS_URL" },
 	};
 	char what[64];
 	int opt, rc;
@@ -158,13 +173,15 @@ int fwd_config_parse(struct fwd_config *c, int argc, char **argv, char *err, siz
 	c->workers = FWD_DEFAULT_WORKERS;
 	c->max_message = WIRE_DEFAULT_MAX_MESSAGE;
 	c->role_ttl_ms = FWD_DEFAULT_ROLE_TTL_MS;
+	c->events_url = FWD_DEFAULT_EVENTS_URL;
 	c->log_level = FWD_LOG_INFO;
 	err[0] = '\0';
 
 	for (size_t i = 0; i < sizeof(envs) / sizeof(envs[0]); i++) {
 		const char *v = getenv(envs[i].name);
 
-		if (!v || !*v)
+		/* empty means unset, except for the events URL, where it turns asking off */
+		if (!v || (!*v && envs[i].opt != 'e'))
 			continue;
 		rc = config_set_option(c, envs[i].opt, v, envs[i].name, err, errlen);
 		if (rc)
@@ -188,7 +205,7 @@ int fwd_config_parse(struct fwd_config *c, int argc, char **argv, char *err, siz
 			snprintf(what, sizeof(what), "--%s",
 				 opt == 'l' ? "listen" : opt == 'm' ? "mount" :
 				 opt == 'w' ? "workers" : opt == 'x' ? "max-message" :
-				 opt == 't' ? "role-ttl" : "log-level");
+				 opt == 't' ? "role-ttl" : opt == 'e' ? "events-url" : "log-level");
 			rc = config_set_option(c, opt, optarg, what, err, errlen);
 			if (rc)
 				return rc;

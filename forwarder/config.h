@@ -13,6 +13,7 @@
 #define FWD_DEFAULT_WORKERS 4
 #define FWD_MAX_WORKERS 256
 #define FWD_DEFAULT_ROLE_TTL_MS 5000
+#define FWD_DEFAULT_EVENTS_URL "http://localhost:20202/events"
 #define FWD_MAX_ROLE_TTL_MS 3600000
 /* Bounds of --max-message: NN_RCVMAXSIZE is an int, and a cap below a few KiB would refuse
  * ordinary statements. */
@@ -25,6 +26,7 @@ struct fwd_config {
 	int workers;          /* 1..FWD_MAX_WORKERS */
 	size_t max_message;   /* FWD_MIN_MESSAGE..FWD_MAX_MESSAGE bytes */
 	int role_ttl_ms;      /* 0..FWD_MAX_ROLE_TTL_MS */
+	const char *events_url; /* LiteFS's event stream; "" for none */
 	enum fwd_log_level log_level;
 	bool help;            /* --help was given: print fwd_config_usage and exit 0 */
 };
@@ -34,7 +36,7 @@ extern const char fwd_config_usage[];
 
 /* Fills c from argv[0..argc) (argv[0] is the command name, "forwarder"), falling back to
  * LITEFS_FWD_LISTEN, LITEFS_FWD_MOUNT, LITEFS_FWD_WORKERS, LITEFS_FWD_MAX_MESSAGE,
- * LITEFS_FWD_CACHE_TTL_MS and then to the defaults. Returns 0, or -EINVAL with a one-line reason in err (which names
+ * LITEFS_FWD_CACHE_TTL_MS, LITEFS_FWD_EVENTS_URL and then to the defaults. Returns 0, or -EINVAL with a one-line reason in err (which names
  * the option or variable at fault). Uses getopt_long(), so it is not thread-safe. */
 int fwd_config_parse(struct fwd_config *c, int argc, char **argv, char *err, size_t errlen);
 

@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "config.h"
+#include "litefs_info.h"
 #include "log.h"
 #include "server.h"
 
@@ -18,7 +19,7 @@ int fwd_daemon_main(int argc, char **argv)
 	struct fwd_server *server;
 	struct fwd_config c;
 	sigset_t set;
-	char err[512];
+	char err[512], info_url[600] = "";
 	int rc, sig;
 
 	if (fwd_config_parse(&c, argc, argv, err, sizeof(err))) {
@@ -42,11 +43,16 @@ int fwd_daemon_main(int argc, char **argv)
 	/* A peer that goes away must not kill the process through a write. */
 	signal(SIGPIPE, SIG_IGN);
 
+	if (*c.events_url && fwd_litefs_info_url(c.events_url, info_url, sizeof(info_url))) {
+		fwd_log_error("cannot make the /info URL of %s", c.events_url);
+		return 1;
+	}
 	opts = (struct fwd_server_opts){
 		.listen = c.listen,
 		.mount = c.mount,
 		.workers = c.workers,
 		.role_ttl_ms = c.role_ttl_ms,
+		.info_url = info_url,
 		.max_message = c.max_message,
 	};
 	rc = fwd_server_start(&opts, &server);

@@ -1,8 +1,6 @@
 /* The role of this node. LiteFS shows the primary's hostname in <mount>/.primary on
  * replicas and no such file on the primary. A replica that lost its primary has no
- * .primary either, for about a second: telling that apart needs the LiteFS HTTP API,
- * which is not consulted here (the statement then fails on the read-only database and
- * that failure is what the client gets). */
+ * .primary either: LiteFS's HTTP API (/info) tells them apart, when it is configured. */
 #include "role.h"
 
 #include <errno.h>
@@ -13,6 +11,12 @@
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
+
+#include "litefs_info.h"
+#include "log.h"
+
+/* How long a question to LiteFS's HTTP API may take. */
+#define ROLE_INFO_TIMEOUT_MS 1000
 
 static int role_is_space(char c)
 {
@@ -81,12 +85,35 @@ static int64_t role_now_ms(void)
 	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-void fwd_role_cache_init(struct fwd_role_cache *c, const char *mount, int ttl_ms)
+void fwd_role_cache_init(struct fwd_role_cache *c, const char *mount, int ttl_ms,
+			 const char *info_url)
 {
 	memset(c, 0, sizeof(*c));
 	pthread_mutex_init(&c->lock, NULL);
 	c->mount = mount;
 	c->ttl_ms = ttl_ms;
+	if (info_url)
+		snprintf(c->info_url, sizeof(c->info_url), "%s", info_url);
+}
+
+/* A mount without .primary: asks LiteFS whether this node is the primary indeed. */
+static void role_confirm_primary(const struct fwd_role_cache *c, struct fwd_role_info *info)
+{
+	bool primary = true;
+	int rc;
+
+	if (!c->info_url[0] || info->role != FWD_ROLE_PRIMARY)
+		return;
+	rc = fwd_litefs_is_primary(c->info_url, ROLE_INFO_TIMEOUT_MS, &primary);
+	if (rc) {
+		fwd_log_warn("cannot ask LiteFS at %s whether this node is the primary (%s); "
+			     "taken as the primary", c->info_url, strerror(-rc));
+		return;
+	}
+	if (!primary) {
+		info->role = FWD_ROLE_REPLICA;
+		info->primary[0] = '\0';
+	}
 }
 
 void fwd_role_cache_destroy(struct fwd_role_cache *c)
@@ -109,6 +136,8 @@ int fwd_role_get(struct fwd_role_cache *c, bool fresh, struct fwd_role_info *inf
 		pthread_mutex_unlock(&c->lock);
 	}
 	rc = fwd_role_check(c->mount, info);
+	if (!rc)
+		role_confirm_primary(c, info);
 	pthread_mutex_lock(&c->lock);
 	/* A slower reader must not put back an answer older than the one cached. */
 	if (rc) {

@@ -19,7 +19,8 @@ enum fwd_role {
 
 struct fwd_role_info {
 	enum fwd_role role;
-	char primary[FWD_ROLE_HOSTNAME_MAX + 1]; /* REPLICA: NUL-terminated, trimmed */
+	char primary[FWD_ROLE_HOSTNAME_MAX + 1]; /* REPLICA: NUL-terminated, trimmed; empty
+						  * when no primary is known */
 };
 
 /* Looks at mount: a stat of the directory, then an open of <mount>/.primary (two LiteFS
@@ -36,10 +37,15 @@ struct fwd_role_cache {
 	bool valid;
 	int64_t read_ms;          /* CLOCK_MONOTONIC of the last read */
 	struct fwd_role_info info;
+	char info_url[512];       /* LiteFS's GET /info, "" when not asked */
 };
 
-/* Prepares c for mount (which must outlive it); ttl_ms 0 reads the mount on every call. */
-void fwd_role_cache_init(struct fwd_role_cache *c, const char *mount, int ttl_ms);
+/* Prepares c for mount (which must outlive it); ttl_ms 0 reads the mount on every call.
+ * With info_url (LiteFS's /info; NULL or "" for none), a mount without .primary is a
+ * primary only if LiteFS says so: otherwise it is a replica that has no primary (REPLICA
+ * with an empty hostname). LiteFS not answering leaves it a primary, as without info_url. */
+void fwd_role_cache_init(struct fwd_role_cache *c, const char *mount, int ttl_ms,
+			 const char *info_url);
 void fwd_role_cache_destroy(struct fwd_role_cache *c);
 
 /* Copies the role into info: the cached one, unless fresh is set or it is older than the

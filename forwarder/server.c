@@ -359,7 +359,7 @@ int fwd_server_start(const struct fwd_server_opts *o, struct fwd_server **out)
 		rc = -ENOMEM;
 		goto fail;
 	}
-	fwd_role_cache_init(&s->role, s->mount, o->role_ttl_ms);
+	fwd_role_cache_init(&s->role, s->mount, o->role_ttl_ms, o->info_url);
 	s->role_init = true;
 	rc = fwd_dedup_create(&s->dedup, FWD_DEDUP_MAX_ENTRIES, FWD_DEDUP_MAX_BYTES,
 			      FWD_DEDUP_MAX_AGE_MS);

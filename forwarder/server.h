@@ -12,6 +12,7 @@ struct fwd_server_opts {
 	int workers;            /* threads, at least 1 */
 	size_t max_message;     /* largest request or reply, at most INT_MAX */
 	int role_ttl_ms;        /* how long the role read from the mount is trusted; 0: never */
+	const char *info_url;   /* LiteFS's GET /info, NULL or "" for none (see role.h) */
 	/* How long the socket stays open after the last reply was sent, when stopping, so
 	 * that the reply leaves this process (nanomsg drops what is still queued at close).
 	 * 0 picks FWD_SERVER_DEFAULT_LINGER_MS. */

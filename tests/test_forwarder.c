@@ -27,6 +27,7 @@
 
 #include "tmpdir.h"
 
+#include <microhttpd.h>
 #include <nanomsg/nn.h>
 #include <nanomsg/reqrep.h>
 #include <sqlite3.h>
@@ -36,6 +37,7 @@
 #include "../forwarder/dbname.h"
 #include "../forwarder/dedup.h"
 #include "../forwarder/exec.h"
+#include "../forwarder/litefs_info.h"
 #include "../forwarder/log.h"
 #include "../forwarder/request.h"
 #include "../forwarder/role.h"
@@ -317,7 +319,7 @@ static void test_dbname_table(void **state)
 static void request_open(const char *mount, size_t max_entries, int role_ttl_ms)
 {
 	assert_int_equal(fwd_dedup_create(&g_res.dedup, max_entries, 1 << 20, 60000), 0);
-	fwd_role_cache_init(&g_res.role, mount, role_ttl_ms);
+	fwd_role_cache_init(&g_res.role, mount, role_ttl_ms, NULL);
 	g_res.role_open = true;
 	assert_int_equal(fwd_exec_init(&g_res.exec, mount), 0);
 	assert_int_equal(fwd_sessions_create(&g_res.sessions, 4), 0);
@@ -484,7 +486,7 @@ static void test_role_cache(void **state)
 
 	/* With a TTL of 0 every request reads the role. */
 	fwd_role_cache_destroy(&g_res.role);
-	fwd_role_cache_init(&g_res.role, mnt, 0);
+	fwd_role_cache_init(&g_res.role, mnt, 0, NULL);
 	role_request_sql(mnt, 8, "INSERT INTO t VALUES (7)", &out, &m);
 	assert_int_equal(m.type, WIRE_NOT_PRIMARY);
 	wire_msg_free(&m);
@@ -513,6 +515,105 @@ static void test_role_cache_expires(void **state)
 	assert_int_equal(m.type, WIRE_NOT_PRIMARY);
 	wire_msg_free(&m);
 	assert_int_equal(db_int(app, "SELECT count(*) FROM t"), 0);
+	wire_buf_free(&out);
+}
+
+/* ---- LiteFS's /info: a primary, or a replica without one? ----------------------------------- */
+
+static int free_tcp_port(void);
+
+/* What the fake LiteFS answers on /info. */
+static const char *g_info_body;
+
+static enum MHD_Result info_handle(void *cls, struct MHD_Connection *conn, const char *url,
+				   const char *method, const char *version, const char *data,
+				   size_t *size, void **state)
+{
+	struct MHD_Response *r;
+	enum MHD_Result ret;
+	bool ok = !strcmp(url, "/info");
+	const char *body = ok ? g_info_body : "not found";
+
+	(void)cls, (void)method, (void)version, (void)data, (void)size, (void)state;
+	r = MHD_create_response_from_buffer(strlen(body), (void *)body, MHD_RESPMEM_PERSISTENT);
+	ret = MHD_queue_response(conn, ok ? MHD_HTTP_OK : MHD_HTTP_NOT_FOUND, r);
+	MHD_destroy_response(r);
+	return ret;
+}
+
+static void test_role_litefs_info(void **state)
+{
+	char dir[PATH_MAX], mnt[PATH_MAX], events[128], info[128], path[PATH_MAX + 16];
+	struct fwd_role_info ri;
+	struct MHD_Daemon *d;
+	struct wire_buf out = { 0 };
+	struct wire_msg m;
+	bool primary = false;
+	int port = 0;
+
+	(void)state;
+	make_dir("role-info", dir, sizeof(dir), mnt, sizeof(mnt));
+	for (int tries = 0; tries < 5 && !port; tries++) {
+		int p = free_tcp_port();
+
+		d = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD, (uint16_t)p, NULL, NULL,
+				     info_handle, NULL, MHD_OPTION_END);
+		if (d)
+			port = p;
+	}
+	assert_non_null(d);
+	xsnprintf(events, sizeof(events), "http://127.0.0.1:%d/events", port);
+	assert_int_equal(fwd_litefs_info_url(events, info, sizeof(info)), 0);
+	assert_int_equal(strcmp(strrchr(info, '/'), "/info"), 0);
+	assert_int_equal(fwd_litefs_info_url("http://x:1/other", info, sizeof(info)), -EINVAL);
+	assert_int_equal(fwd_litefs_info_url(events, info, sizeof(info)), 0);
+
+	g_info_body = "{\"clusterID\":\"c\",\"isPrimary\":true,\"candidate\":true}";
+	assert_int_equal(fwd_litefs_is_primary(info, 1000, &primary), 0);
+	assert_true(primary);
+	g_info_body = "{\"isPrimary\":false,\"primary\":{\"hostname\":\"node-a\"}}";
+	assert_int_equal(fwd_litefs_is_primary(info, 1000, &primary), 0);
+	assert_false(primary);
+	g_info_body = "{\"isPrimary\":\"no\"}";
+	assert_int_equal(fwd_litefs_is_primary(info, 1000, &primary), -EBADMSG);
+	g_info_body = "<html>";
+	assert_int_equal(fwd_litefs_is_primary(info, 1000, &primary), -EBADMSG);
+
+	/* No .primary, and LiteFS says replica: a replica that lost its primary. Requests
+	 * are refused as not primary, with no hostname to go to, and nothing runs. */
+	g_info_body = "{\"isPrimary\":false}";
+	assert_int_equal(fwd_dedup_create(&g_res.dedup, 16, 1 << 20, 60000), 0);
+	fwd_role_cache_init(&g_res.role, mnt, 0, info);
+	g_res.role_open = true;
+	assert_int_equal(fwd_role_get(&g_res.role, true, &ri), 0);
+	assert_int_equal(ri.role, FWD_ROLE_REPLICA);
+	assert_string_equal(ri.primary, "");
+	assert_int_equal(fwd_exec_init(&g_res.exec, mnt), 0);
+	assert_int_equal(fwd_sessions_create(&g_res.sessions, 4), 0);
+	g_res.req = (struct fwd_request_ctx){
+		.exec = &g_res.exec, .dedup = g_res.dedup, .role = &g_res.role, .mount = mnt,
+		.max_message = MAX, .sessions = g_res.sessions,
+	};
+	g_res.req_open = true;
+	role_request_sql(mnt, 1, "CREATE TABLE t(a)", &out, &m);
+	assert_int_equal(m.type, WIRE_NOT_PRIMARY);
+	assert_int_equal(m.u.not_primary.primary.n, 0);
+	wire_msg_free(&m);
+	xsnprintf(path, sizeof(path), "%s/app.db", mnt);
+	assert_int_equal(access(path, F_OK), -1);
+
+	/* LiteFS says primary: it runs. */
+	g_info_body = "{\"isPrimary\":true}";
+	role_request_sql(mnt, 2, "CREATE TABLE t(a)", &out, &m);
+	assert_int_equal(m.type, WIRE_RESULT);
+	assert_int_equal(m.u.result.rc, SQLITE_DONE);
+	wire_msg_free(&m);
+
+	/* LiteFS does not answer: taken as the primary, as without the question. */
+	MHD_stop_daemon(d);
+	assert_int_equal(fwd_litefs_is_primary(info, 500, &primary), -EHOSTUNREACH);
+	assert_int_equal(fwd_role_get(&g_res.role, true, &ri), 0);
+	assert_int_equal(ri.role, FWD_ROLE_PRIMARY);
 	wire_buf_free(&out);
 }
 
@@ -1807,6 +1908,8 @@ static void test_config(void **state)
 	char *argv_extra[] = { "forwarder", "stray", NULL };
 	char *argv_unknown[] = { "forwarder", "--nope", NULL };
 	char *argv_ttl[] = { "forwarder", "--role-ttl", "-1", NULL };
+	char *argv_events[] = { "forwarder", "--events-url", "http://127.0.0.1:1/events", NULL };
+	char *argv_events_bad[] = { "forwarder", "--events-url", "http://x:1/info", NULL };
 	char *argv_none[] = { "forwarder", NULL };
 	struct fwd_config c;
 	char err[256];
@@ -1817,8 +1920,10 @@ static void test_config(void **state)
 	unsetenv("LITEFS_FWD_WORKERS");
 	unsetenv("LITEFS_FWD_MAX_MESSAGE");
 	unsetenv("LITEFS_FWD_CACHE_TTL_MS");
+	unsetenv("LITEFS_FWD_EVENTS_URL");
 	assert_int_equal(fwd_config_parse(&c, 1, argv_none, err, sizeof(err)), 0);
 	assert_string_equal(c.listen, "tcp://0.0.0.0:20208");
+	assert_string_equal(c.events_url, "http://localhost:20202/events");
 	assert_int_equal(c.role_ttl_ms, 5000);
 	assert_string_equal(c.mount, "/litefs");
 	assert_int_equal(c.workers, 4);
@@ -1867,6 +1972,15 @@ static void test_config(void **state)
 	assert_non_null(strstr(err, "--nope"));
 	assert_int_equal(fwd_config_parse(&c, 3, argv_ttl, err, sizeof(err)), -EINVAL);
 	assert_non_null(strstr(err, "--role-ttl"));
+	assert_int_equal(fwd_config_parse(&c, 3, argv_events, err, sizeof(err)), 0);
+	assert_string_equal(c.events_url, "http://127.0.0.1:1/events");
+	assert_int_equal(fwd_config_parse(&c, 3, argv_events_bad, err, sizeof(err)), -EINVAL);
+	assert_non_null(strstr(err, "--events-url"));
+	/* an empty LITEFS_FWD_EVENTS_URL turns the question to LiteFS off */
+	setenv("LITEFS_FWD_EVENTS_URL", "", 1);
+	assert_int_equal(fwd_config_parse(&c, 1, argv_none, err, sizeof(err)), 0);
+	assert_string_equal(c.events_url, "");
+	unsetenv("LITEFS_FWD_EVENTS_URL");
 }
 
 static void test_log_line(void **state)
@@ -2408,6 +2522,7 @@ int main(void)
 		T(test_session_expires),
 		T(test_session_describe),
 		T(test_role_cache_expires),
+		T(test_role_litefs_info),
 		T(test_role_replica_executes_nothing),
 		T(test_role_no_mount),
 		FID(0), FID(1), FID(2), FID(3), FID(4), FID(5), FID(6), FID(7),
