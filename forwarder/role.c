@@ -105,12 +105,10 @@ static void role_confirm_primary(const struct fwd_role_cache *c, struct fwd_role
 	if (!c->info_url[0] || info->role != FWD_ROLE_PRIMARY)
 		return;
 	rc = fwd_litefs_is_primary(c->info_url, ROLE_INFO_TIMEOUT_MS, &primary);
-	if (rc) {
+	if (rc)
 		fwd_log_warn("cannot ask LiteFS at %s whether this node is the primary (%s); "
-			     "taken as the primary", c->info_url, strerror(-rc));
-		return;
-	}
-	if (!primary) {
+			     "nothing runs here meanwhile", c->info_url, strerror(-rc));
+	if (rc || !primary) {
 		info->role = FWD_ROLE_REPLICA;
 		info->primary[0] = '\0';
 	}

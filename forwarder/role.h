@@ -43,7 +43,8 @@ struct fwd_role_cache {
 /* Prepares c for mount (which must outlive it); ttl_ms 0 reads the mount on every call.
  * With info_url (LiteFS's /info; NULL or "" for none), a mount without .primary is a
  * primary only if LiteFS says so: otherwise it is a replica that has no primary (REPLICA
- * with an empty hostname). LiteFS not answering leaves it a primary, as without info_url. */
+ * with an empty hostname). So is a node whose LiteFS does not answer: its mount may be
+ * a bare directory without LiteFS on it, where nothing must be written. */
 void fwd_role_cache_init(struct fwd_role_cache *c, const char *mount, int ttl_ms,
 			 const char *info_url);
 void fwd_role_cache_destroy(struct fwd_role_cache *c);

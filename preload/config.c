@@ -48,6 +48,7 @@ static void config_load_once(void)
 	fwd_config.timeout_ms = config_int("LITEFS_FWD_TIMEOUT_MS", 15000, 1, 3600000);
 	fwd_config.ryw_timeout_ms = config_int("LITEFS_FWD_RYW_TIMEOUT_MS", 5000, 0, 3600000);
 	fwd_config.txn_timeout_ms = config_int("LITEFS_FWD_TXN_TIMEOUT_MS", 5000, 1, 86400000);
+	fwd_config.primary_wait_ms = config_int("LITEFS_FWD_PRIMARY_WAIT_MS", 5000, 0, 3600000);
 	fwd_config.max_message = (unsigned)config_int("LITEFS_FWD_MAX_MESSAGE",
 						      (int)WIRE_DEFAULT_MAX_MESSAGE, 4096, INT32_MAX);
 	snprintf(fwd_config.endpoint, sizeof(fwd_config.endpoint), "%s",

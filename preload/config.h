@@ -12,6 +12,8 @@ struct fwd_config {
 	int cache_ttl_ms;           /* LITEFS_FWD_CACHE_TTL_MS, default 5000 */
 	int timeout_ms;             /* LITEFS_FWD_TIMEOUT_MS, default 15000 */
 	int ryw_timeout_ms;         /* LITEFS_FWD_RYW_TIMEOUT_MS, default 5000 */
+	int primary_wait_ms;        /* LITEFS_FWD_PRIMARY_WAIT_MS, default 5000: how long a
+	                             * write waits for a primary when none is known */
 	int txn_timeout_ms;         /* LITEFS_FWD_TXN_TIMEOUT_MS, default 5000: a transaction
 	                             * idle for longer is rolled back on the primary */
 	char endpoint[256];         /* LITEFS_FWD_ENDPOINT, default tcp://{primary}:20208 */

@@ -267,6 +267,7 @@ int forward_step(struct fwd_stmt *s, const char *endpoint, struct forward_ctx *f
 	char ep[512];
 	int64_t start = fwd_now_ms(), deadline = start + fwd_config.timeout_ms;
 	bool unknown = false; /* a request was sent and never answered: it may have run */
+	int64_t no_primary_since = 0; /* a forwarder said no primary is known, since then */
 	int rc, result, busy_attempt = 0;
 
 	if (!fc)
@@ -357,15 +358,42 @@ int forward_step(struct fwd_stmt *s, const char *endpoint, struct forward_ctx *f
 			}
 			if (m.type == WIRE_NOT_PRIMARY) {
 				struct role_view v;
+				char named[256] = "";
 
+				if (m.u.not_primary.primary.n < sizeof(named))
+					memcpy(named, m.u.not_primary.primary.p,
+					       m.u.not_primary.primary.n);
 				wire_msg_free(&m);
 				free(reply);
 				role_get(&v, true);
-				if (!v.replica) {
+				if (named[0]) {
+					no_primary_since = 0;
+				} else if (!no_primary_since) {
+					no_primary_since = fwd_now_ms();
+				} else if (fwd_now_ms() - no_primary_since >= fwd_config.primary_wait_ms) {
+					/* the node named as primary is not, and names none */
+					wire_buf_free(&buf);
+					return fwd_fail(s, SQLITE_BUSY,
+							"litefs-fwd: no primary is known; nothing was "
+							"sent");
+				}
+				if (v.replica) {
+					snprintf(ep, sizeof(ep), "%s", v.endpoint);
+				} else if (named[0] &&
+					   !config_endpoint_for(named, ep, sizeof(ep))) {
+					/* that forwarder knows the primary before this node does */
+				} else if (!named[0] && !role_wait_primary(&v)) {
+					/* no primary anywhere for a moment: one is named now */
+					snprintf(ep, sizeof(ep), "%s", v.endpoint);
+				} else if (!named[0]) {
+					wire_buf_free(&buf);
+					return fwd_fail(s, SQLITE_BUSY,
+							"litefs-fwd: no primary is known; nothing was "
+							"sent");
+				} else {
 					wire_buf_free(&buf);
 					return -1; /* this node is the primary now: run locally */
 				}
-				snprintf(ep, sizeof(ep), "%s", v.endpoint);
 				usleep(20000);
 				continue;
 			}

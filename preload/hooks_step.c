@@ -65,6 +65,47 @@ static int step_real(sqlite3_stmt *stmt)
 	return step_guarded(stmt);
 }
 
+/* Whether LiteFS refused the write s just attempted here: the errors SQLite gives when
+ * LiteFS denies the journal (rollback mode) or the WAL (WAL mode) of a replica. */
+static bool step_refused_by_litefs(struct fwd_stmt *s)
+{
+	int xrc = real_sqlite.extended_errcode(s->conn->db);
+
+	return (xrc & 0xff) == SQLITE_READONLY || xrc == SQLITE_IOERR_WRITE;
+}
+
+/* s on a node that names no primary: run here. When it is a write in autocommit mode that
+ * LiteFS refuses, this node is not the primary but a replica between primaries (or whose
+ * .primary is late): nothing was applied, so the write waits for a primary to be named
+ * (LITEFS_FWD_PRIMARY_WAIT_MS) and goes there, or fails with SQLITE_BUSY. */
+static int step_here(struct fwd_stmt *s, sqlite3_stmt *stmt)
+{
+	bool autocommit = real_sqlite.get_autocommit(s->conn->db);
+	struct role_view role;
+	int rc = step_real(stmt);
+
+	if (s->kind != FK_WRITE || !autocommit || rc == SQLITE_DONE || rc == SQLITE_ROW ||
+	    !step_refused_by_litefs(s))
+		return rc;
+	guard_depth++;
+	real_sqlite.reset(stmt);
+	guard_depth--;
+	if (role_wait_primary(&role)) {
+		pthread_mutex_lock(&s->conn->mu);
+		forward_set_error(s->conn, SQLITE_BUSY,
+				  "litefs-fwd: no primary is known (LiteFS refused the write here, "
+				  "and no primary was named in time); nothing was written");
+		pthread_mutex_unlock(&s->conn->mu);
+		s->state = FS_DONE;
+		s->rc = SQLITE_BUSY;
+		return forward_rc(s->conn, SQLITE_BUSY);
+	}
+	rc = txn_step(s, role.endpoint);
+	if (rc == TXN_RUN_LOCAL)
+		rc = step_real(stmt);
+	return rc;
+}
+
 static __attribute__((noinline)) int step_hooked(sqlite3_stmt *stmt)
 {
 	struct fwd_stmt *s;
@@ -100,7 +141,7 @@ static __attribute__((noinline)) int step_hooked(sqlite3_stmt *stmt)
 		return SQLITE_ERROR;
 	}
 	if (!role.replica)
-		return step_real(stmt);
+		return step_here(s, stmt);
 	rc = txn_step(s, role.endpoint);
 	if (rc == TXN_RUN_LOCAL) { /* or the node became the primary meanwhile */
 		step_local_prologue(stmt);

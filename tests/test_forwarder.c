@@ -609,11 +609,16 @@ static void test_role_litefs_info(void **state)
 	assert_int_equal(m.u.result.rc, SQLITE_DONE);
 	wire_msg_free(&m);
 
-	/* LiteFS does not answer: taken as the primary, as without the question. */
+	/* LiteFS does not answer: nothing runs (the mount may be a bare directory). */
 	MHD_stop_daemon(d);
 	assert_int_equal(fwd_litefs_is_primary(info, 500, &primary), -EHOSTUNREACH);
 	assert_int_equal(fwd_role_get(&g_res.role, true, &ri), 0);
-	assert_int_equal(ri.role, FWD_ROLE_PRIMARY);
+	assert_int_equal(ri.role, FWD_ROLE_REPLICA);
+	assert_string_equal(ri.primary, "");
+	role_request_sql(mnt, 3, "INSERT INTO t VALUES (1)", &out, &m);
+	assert_int_equal(m.type, WIRE_NOT_PRIMARY);
+	wire_msg_free(&m);
+	assert_int_equal(db_int(path, "SELECT count(*) FROM t"), 0);
 	wire_buf_free(&out);
 }
 
