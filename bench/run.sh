@@ -24,6 +24,11 @@ for n in node1 node2; do
 		>"$dir/$n-forwarder.log" 2>&1 &
 	pids+=($!)
 done
+# A second forwarder on the primary, without the durable record of requests, to show what
+# exactly-once costs.
+"$sim" exec "$dir" node1 -- sh -c 'exec "$0" forwarder --listen "tcp://$1:20209" --request-record off' \
+	"$fwd" "$prefix.1" >"$dir/node1-forwarder-norecord.log" 2>&1 &
+pids+=($!)
 sleep 0.5
 m1="$dir/node1/mnt" m2="$dir/node2/mnt" plain="$dir/plain"
 mkdir -p "$plain"
@@ -69,6 +74,13 @@ for ((i = 0; i < rounds; i++)); do
 	rows+=("$ratio $lw50 $lw99 $fw50 $fw99 $rt50 $rt99")
 done
 read -r ratio lw50 lw99 fw50 fw99 rt50 rt99 < <(median_row "${rows[@]}")
+rows=()
+for ((i = 0; i < rounds; i++)); do
+	read -r _ nl50 _ nf50 nf99 nr50 _ < <(on node2 env LITEFS_FWD_ENDPOINTS="node1=tcp://$prefix.1:20209" \
+		LD_PRELOAD="$lib" "$bench" side "$m1/bench.db" "$m2/bench.db" "$writes")
+	rows+=("$(echo "$nf50 / ($nl50 + 1.3 * $nr50)" | bc -l) $nf50 $nf99")
+done
+read -r nratio nf50 nf99 < <(median_row "${rows[@]}")
 plain_w=$(LITEFS_FWD_MOUNT=/nonexistent "$bench" writes "$plain/bench.db" "$writes")
 # A transaction of txn_rows INSERTs, on the primary locally and forwarded from the replica.
 read -r _ tl tf < <(on node2 env LD_PRELOAD="$lib" "$bench" txn "$m1/bench.db" "$m2/bench.db" \
@@ -89,6 +101,7 @@ printf '%-58s %9.1f us\n' "local INSERT on a plain file (WAL, FULL), p50 (p99 $p
 printf '%-58s %9.1f us\n' "bare nanomsg REQ/REP round trip, p50 (p99 $rt99)" "$rt50"
 printf '%-58s %9.1f us\n' "local INSERT on the primary's mount, p50 (p99 $lw99)" "$lw50"
 printf '%-58s %9.1f us %10.3f\n' "forwarded INSERT from the replica, p50 (p99 $fw99)" "$fw50" "$ratio"
+printf '%-58s %9.1f us %10.3f\n' "  the same without the durable record, p50 (p99 $nf99)" "$nf50" "$nratio"
 printf '%-58s %9.1f ms\n' "$txn_rows-row transaction, local on the primary's mount" "$tl"
 printf '%-58s %9.1f ms %10.3f\n' "$txn_rows-row transaction, forwarded from the replica" "$tf" \
 	"$(echo "$tf / $tl" | bc -l)"

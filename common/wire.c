@@ -274,6 +274,18 @@ static int wire_buf_reserve(struct wire_buf *b, size_t n)
 	return 0;
 }
 
+int wire_buf_append(struct wire_buf *b, const void *p, size_t n)
+{
+	int rc = wire_buf_reserve(b, n);
+
+	if (rc)
+		return rc;
+	if (n)
+		memcpy(b->p + b->len, p, n);
+	b->len += n;
+	return 0;
+}
+
 /* Appends header and body of one message to b: measures first, so that -EMSGSIZE and
  * -EINVAL leave b exactly as it was, then grows b once and writes. */
 static int wire_encode(struct wire_buf *b, uint8_t type,

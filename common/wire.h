@@ -18,7 +18,7 @@
  *   u64 session id        0: the statement runs on its own, in autocommit mode; else the
  *                         program's transaction it belongs to (a session on the primary,
  *                         with its own connection, kept open between requests)
- *   u32 session flags     WIRE_SESSION_*
+ *   u32 session flags     WIRE_SESSION_*, and WIRE_EXEC_REPEAT
  *   u64 snapshot txid     with WIRE_SESSION_SNAPSHOT: the TXID of the replica's state the
  *                         transaction has read; the session is refused with
  *                         SQLITE_BUSY_SNAPSHOT when the primary is past it
@@ -111,6 +111,10 @@ struct wire_str {
 #define WIRE_SESSION_BEGIN 0x1u    /* open the session: run the prologue, then the statement */
 #define WIRE_SESSION_SNAPSHOT 0x2u /* snapshot_txid is set */
 #define WIRE_SESSION_DESCRIBE 0x4u /* prepare the statement in the session and describe it */
+/* The client sends this request id again after an attempt with no answer: it may have run
+ * already, by this forwarder or by a primary before a failover, so the database's durable
+ * record of executed requests is looked at first. */
+#define WIRE_EXEC_REPEAT 0x8u
 
 struct wire_exec {
 	uint64_t request_id;
@@ -190,6 +194,8 @@ struct wire_buf {
 };
 
 void wire_buf_free(struct wire_buf *b);
+/* Appends n bytes at p to b. Returns 0 or -ENOMEM (b unchanged). */
+int wire_buf_append(struct wire_buf *b, const void *p, size_t n);
 
 /* Encoders append one whole message to b (which may already hold bytes, e.g. a transport
  * header). Each returns 0, -ENOMEM, or -EMSGSIZE when the message would exceed max bytes. */

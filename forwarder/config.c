@@ -48,6 +48,11 @@ const char fwd_config_usage[] =
 	"                        tells a primary from a replica that lost its primary\n"
 	"                        (neither has MOUNT/.primary); empty: not asked\n"
 	"                        (LITEFS_FWD_EVENTS_URL, default " FWD_DEFAULT_EVENTS_URL ")\n"
+	"  --request-record on|off\n"
+	"                        record each executed request in its database, in the\n"
+	"                        same transaction, so that a request asked again after\n"
+	"                        a lost answer or a failover is never run twice\n"
+	"                        (LITEFS_FWD_REQUEST_RECORD, default on)\n"
 	"  --log-level LEVEL     error, warn, info or debug (default info)\n"
 	"  -h, --help            show this help\n";
 
@@ -125,6 +130,13 @@ static int config_set_option(struct fwd_config *c, int opt, const char *val, con
 		}
 		c->events_url = val;
 		return 0;
+	case 'r':
+		if (strcmp(val, "on") && strcmp(val, "off")) {
+			snprintf(err, errlen, "%s wants on or off, not '%s'", what, val);
+			return -EINVAL;
+		}
+		c->request_record = !strcmp(val, "on");
+		return 0;
 	case 'g':
 		if (fwd_log_parse_level(val, &level)) {
 			snprintf(err, errlen, "%s wants error, warn, info or debug, not '%s'", what,
@@ -148,6 +160,7 @@ int fwd_config_parse(struct fwd_config *c, int argc, char **argv, char *err, siz
 		{ "max-message", required_argument, NULL, 'x' },
 		{ "role-ttl", required_argument, NULL, 't' },
 		{ "events-url", required_argument, NULL, 'e' },
+		{ "request-record", required_argument, NULL, 'r' },
 		{ "log-level", required_argument, NULL, 'g' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
@@ -163,6 +176,7 @@ int fwd_config_parse(struct fwd_config *c, int argc, char **argv, char *err, siz
 		{ 'x', "LITEFS_FWD_MAX_MESSAGE" },
 		{ 't', "LITEFS_FWD_CACHE_TTL_MS" },
 		{ 'e', "LITEFS_FWD_EVENTS_URL" },
+		{ 'r', "LITEFS_FWD_REQUEST_RECORD" },
 	};
 	char what[64];
 	int opt, rc;
@@ -174,6 +188,7 @@ int fwd_config_parse(struct fwd_config *c, int argc, char **argv, char *err, siz
 	c->max_message = WIRE_DEFAULT_MAX_MESSAGE;
 	c->role_ttl_ms = FWD_DEFAULT_ROLE_TTL_MS;
 	c->events_url = FWD_DEFAULT_EVENTS_URL;
+	c->request_record = true;
 	c->log_level = FWD_LOG_INFO;
 	err[0] = '\0';
 
@@ -205,7 +220,8 @@ int fwd_config_parse(struct fwd_config *c, int argc, char **argv, char *err, siz
 			snprintf(what, sizeof(what), "--%s",
 				 opt == 'l' ? "listen" : opt == 'm' ? "mount" :
 				 opt == 'w' ? "workers" : opt == 'x' ? "max-message" :
-				 opt == 't' ? "role-ttl" : opt == 'e' ? "events-url" : "log-level");
+				 opt == 't' ? "role-ttl" : opt == 'e' ? "events-url" :
+				 opt == 'r' ? "request-record" : "log-level");
 			rc = config_set_option(c, opt, optarg, what, err, errlen);
 			if (rc)
 				return rc;

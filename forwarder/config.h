@@ -27,6 +27,7 @@ struct fwd_config {
 	size_t max_message;   /* FWD_MIN_MESSAGE..FWD_MAX_MESSAGE bytes */
 	int role_ttl_ms;      /* 0..FWD_MAX_ROLE_TTL_MS */
 	const char *events_url; /* LiteFS's event stream; "" for none */
+	bool request_record;  /* keep the durable record of executed requests */
 	enum fwd_log_level log_level;
 	bool help;            /* --help was given: print fwd_config_usage and exit 0 */
 };

@@ -53,6 +53,7 @@ int fwd_daemon_main(int argc, char **argv)
 		.workers = c.workers,
 		.role_ttl_ms = c.role_ttl_ms,
 		.info_url = info_url,
+		.no_request_record = !c.request_record,
 		.max_message = c.max_message,
 	};
 	rc = fwd_server_start(&opts, &server);

@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <unistd.h>
 
 #include "log.h"
@@ -24,6 +25,14 @@
 #define EXEC_POS_SIZE 34
 /* Room for the fixed fields of a RESULT, on top of its message and cells. */
 #define EXEC_RESULT_OVERHEAD 128u
+/* The durable record of executed requests, a table of each database written through the
+ * forwarder: committed in the same transaction as the request's statement, so that it is
+ * replicated with it, and a request asked again (its client never had the answer) is
+ * answered from it on whichever node is the primary, never executed twice. */
+#define EXEC_RECORD_TABLE "_litefs_fwd_requests"
+#define EXEC_RECORD_KEEP_MS (10 * 60 * 1000)
+#define EXEC_RECORD_PRUNE_EVERY 256
+
 /* Prepared statements kept per connection, by the exact text of the request: programs
  * send the same few statements again and again. */
 #define EXEC_STMT_CACHE 16
@@ -55,6 +64,8 @@ struct fwd_exec_conn {
 	uint64_t txid;
 	unsigned data_version;
 	bool txid_known;
+	bool record_ready;   /* the record table exists (as far as this connection knows) */
+	unsigned recorded;   /* records written here, for pruning now and then */
 	size_t name_len;
 	char name[];         /* NUL-terminated */
 };
@@ -717,6 +728,188 @@ static int exec_statement(struct fwd_exec_conn *c, const struct wire_exec *req, 
 	return 1;
 }
 
+/* Whether req's statement may run inside the transaction that records it: a statement
+ * that changes data or schema. VACUUM refuses to run in a transaction, and PRAGMAs or
+ * transaction control have their own rules: those run as they come, unrecorded. */
+static bool exec_recordable(const struct wire_exec *req)
+{
+	static const char *const kinds[] = { "insert", "update", "delete", "replace", "create",
+					     "drop", "alter", "with", "reindex", "analyze" };
+	const char *p = req->sql.p, *end = req->sql.p + req->sql.n;
+	size_t n = 0;
+
+	if (!p)
+		return false;
+	while (p < end && (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r' || *p == '\f'))
+		p++;
+	while (p + n < end && ((p[n] >= 'a' && p[n] <= 'z') || (p[n] >= 'A' && p[n] <= 'Z')))
+		n++;
+	for (size_t i = 0; i < sizeof(kinds) / sizeof(kinds[0]); i++)
+		if (strlen(kinds[i]) == n && !strncasecmp(p, kinds[i], n))
+			return true;
+	return false;
+}
+
+/* Runs the fixed statement sql on c through its cache, binding the integers a[0..na) and
+ * the blob (b, bn) after them when b is set; steps it to its end. Returns the SQLite
+ * code of the step (SQLITE_DONE, SQLITE_ROW with *row set to column 0's blob copied into
+ * out when out is set), or of the prepare. */
+static int exec_fixed(struct fwd_exec_conn *c, const char *sql, const sqlite3_int64 *a, int na,
+		      const void *b, size_t bn, struct wire_buf *out)
+{
+	size_t len = strlen(sql);
+	sqlite3_stmt *stmt = exec_stmt_take(c, sql, len);
+	int rc, i;
+
+	if (!stmt && (rc = sqlite3_prepare_v2(c->db, sql, (int)len, &stmt, NULL)) != SQLITE_OK)
+		return rc;
+	for (i = 0; i < na; i++)
+		sqlite3_bind_int64(stmt, i + 1, a[i]);
+	if (b)
+		sqlite3_bind_blob64(stmt, i + 1, b, bn, SQLITE_STATIC);
+	rc = sqlite3_step(stmt);
+	if (rc == SQLITE_ROW && out) {
+		const void *p = sqlite3_column_blob(stmt, 0);
+		size_t n = (size_t)sqlite3_column_bytes(stmt, 0);
+
+		if (n && wire_buf_append(out, p, n))
+			rc = SQLITE_NOMEM;
+	}
+	exec_stmt_give(c, stmt, sql, len);
+	return rc;
+}
+
+/* Answers req from the record of c's database when it was executed before. Returns 1 (the
+ * recorded reply appended to out), 0 (not recorded), or -ENOMEM. */
+static int exec_record_lookup(struct fwd_exec_conn *c, const struct wire_exec *req,
+			      struct wire_buf *out)
+{
+	sqlite3_int64 id = (sqlite3_int64)req->request_id;
+	size_t start = out->len;
+	int rc = exec_fixed(c, "SELECT reply FROM " EXEC_RECORD_TABLE " WHERE id = ?1", &id, 1,
+			    NULL, 0, out);
+
+	if (rc == SQLITE_ROW && out->len > start)
+		return 1;
+	out->len = start;
+	return rc == SQLITE_NOMEM ? -ENOMEM : 0;
+}
+
+/* The TXID of c's database, with its write lock held (nothing commits meanwhile): the
+ * last one known here when SQLite's data version shows no other commit since, else read
+ * from <db>-pos. 0 when unknown. */
+static uint64_t exec_txid_locked(const struct fwd_exec *x, struct fwd_exec_conn *c)
+{
+	unsigned dv = 0;
+
+	sqlite3_file_control(c->db, "main", SQLITE_FCNTL_DATA_VERSION, &dv);
+	if (!c->txid_known || dv != c->data_version) {
+		c->txid = exec_read_txid(x, c);
+		c->txid_known = c->txid != 0;
+		c->data_version = dv;
+	}
+	return c->txid;
+}
+
+/* Writes the record of request id with its reply (to be committed with the statement),
+ * creating the table on first use and pruning old records now and then; leaves the
+ * connection's last_insert_rowid as it was. Returns SQLITE_OK or SQLite's error. */
+static int exec_record_write(struct fwd_exec_conn *c, uint64_t id, const struct wire_buf *reply)
+{
+	sqlite3_int64 rowid = sqlite3_last_insert_rowid(c->db);
+	sqlite3_int64 args[2] = { (sqlite3_int64)id, 0 };
+	struct timespec ts;
+	int rc;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	args[1] = (sqlite3_int64)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+	if (!c->record_ready) {
+		rc = sqlite3_exec(c->db, "CREATE TABLE IF NOT EXISTS " EXEC_RECORD_TABLE
+				  "(id INTEGER PRIMARY KEY, at INTEGER NOT NULL, reply BLOB NOT NULL)",
+				  NULL, NULL, NULL);
+		if (rc != SQLITE_OK)
+			return rc;
+		c->record_ready = true;
+	}
+	rc = exec_fixed(c, "INSERT OR REPLACE INTO " EXEC_RECORD_TABLE "(id, at, reply) "
+			"VALUES (?1, ?2, ?3)", args, 2, reply->p, reply->len, NULL);
+	if (rc == SQLITE_DONE && ++c->recorded % EXEC_RECORD_PRUNE_EVERY == 0) {
+		args[1] -= EXEC_RECORD_KEEP_MS;
+		rc = exec_fixed(c, "DELETE FROM " EXEC_RECORD_TABLE " WHERE at < ?1", args + 1, 1,
+				NULL, 0, NULL);
+	}
+	sqlite3_set_last_insert_rowid(c->db, rowid);
+	return rc == SQLITE_DONE ? SQLITE_OK : rc;
+}
+
+/* req's statement in a transaction of its own with the record of its execution, on c (held):
+ * BEGIN IMMEDIATE, the statement, the record, COMMIT. What the program sees is what the
+ * statement alone would have shown in autocommit mode: its counts are taken before the
+ * record is written, and last_insert_rowid is put back. Returns as exec_statement(), 0
+ * meaning the reply (recorded) is in out. */
+static int exec_run_recorded(struct fwd_exec *x, struct fwd_exec_conn *c,
+			     const struct wire_exec *req, size_t max, struct wire_buf *out,
+			     struct exec_outcome *o, bool *executed, bool *wrote)
+{
+	struct wire_buf reply = { 0 };
+	uint64_t before;
+	bool changed;
+	int rc;
+
+	*executed = false;
+	*wrote = false;
+	sqlite3_busy_timeout(c->db, 0);
+	rc = sqlite3_exec(c->db, "BEGIN IMMEDIATE", NULL, NULL, NULL);
+	if (rc != SQLITE_OK)
+		return exec_outcome_take_error(o, c->db, rc) ?: 1;  /* the lock: ask again */
+	before = exec_txid_locked(x, c);
+	rc = exec_statement(c, req, max, out, o, executed, &changed);
+	if (rc != 1 || !*executed || sqlite3_get_autocommit(c->db)) {
+		/* not run, or undone by SQLite with its transaction (RAISE(ROLLBACK)) */
+		exec_rollback(c->db);
+		o->res.txid = before;
+		return rc;
+	}
+	if (o->res.rc != SQLITE_DONE && (o->res.rc & 0xff) != SQLITE_CONSTRAINT) {
+		exec_rollback(c->db);  /* it failed and changed nothing */
+		o->res.txid = before;
+		return 1;
+	}
+	/* A constraint failure may have kept rows (ON CONFLICT FAIL): committed, as in
+	 * autocommit mode, with the record. */
+	o->res.txid = before ? before + 1 : 0;
+	rc = exec_encode_result(o, max, &reply);
+	if (rc)
+		goto fail;
+	rc = exec_record_write(c, req->request_id, &reply);
+	if (rc == SQLITE_OK)
+		rc = sqlite3_exec(c->db, "COMMIT", NULL, NULL, NULL);
+	if (rc != SQLITE_OK) {
+		/* Nothing of it stays: the program sees why. */
+		exec_outcome_take_error(o, c->db, rc);
+		exec_rollback(c->db);
+		exec_cells_free(o);
+		o->res.changes = o->res.total_changes_delta = 0;
+		o->res.flags &= ~WIRE_RESULT_ROWID;
+		o->res.txid = before;
+		*executed = false;
+		wire_buf_free(&reply);
+		return 1;
+	}
+	*wrote = true;
+	if (before) {
+		unsigned dv = 0;
+
+		sqlite3_file_control(c->db, "main", SQLITE_FCNTL_DATA_VERSION, &dv);
+		c->txid = before + 1;
+		c->data_version = dv;
+	}
+	rc = wire_buf_append(out, reply.p, reply.len);
+fail:
+	wire_buf_free(&reply);
+	return rc;
+}
+
 int fwd_exec_run(struct fwd_exec *x, const struct wire_exec *req, size_t max,
 		 struct wire_buf *out, bool *executed, bool *wrote)
 {
@@ -737,6 +930,18 @@ int fwd_exec_run(struct fwd_exec *x, const struct wire_exec *req, size_t max,
 	if (rc)
 		goto out;
 	pthread_mutex_lock(&c->run_lock);
+	if (!x->no_record && exec_recordable(req)) {
+		/* Only a request sent again can have run before (a first one is new). */
+		rc = req->session_flags & WIRE_EXEC_REPEAT ? exec_record_lookup(c, req, out) : 0;
+		if (rc == 1) {
+			fwd_log_debug("request %llu: executed before, answered from the record",
+				      (unsigned long long)id);
+			rc = 0;
+		} else if (rc == 0) {
+			rc = exec_run_recorded(x, c, req, max, out, &o, executed, wrote);
+		}
+		goto unlock;
+	}
 	rc = exec_statement(c, req, max, out, &o, executed, wrote);
 	if (rc == 1 && *executed && !sqlite3_get_autocommit(c->db)) {
 		/* A transaction is a session's: undo and refuse. */
@@ -752,6 +957,7 @@ int fwd_exec_run(struct fwd_exec *x, const struct wire_exec *req, size_t max,
 	} else if (rc == 1 && *executed) {
 		o.res.txid = exec_txid(x, c, o.res.rc == SQLITE_DONE, *wrote);
 	}
+unlock:
 	pthread_mutex_unlock(&c->run_lock);
 	exec_conn_put(x, c);
 	if (rc != 1)

@@ -21,6 +21,7 @@ struct fwd_exec_conn;
 struct fwd_exec {
 	pthread_mutex_t lock;         /* guards conns and nconns */
 	char *mount;
+	bool no_record;               /* no durable record of executed requests */
 	struct fwd_exec_conn *conns;  /* most recently used first */
 	size_t nconns;
 };

@@ -46,23 +46,6 @@ static uint64_t request_fingerprint(const struct wire_exec *req, size_t len)
 	return h;
 }
 
-/* Appends n bytes to out. Returns 0 or -ENOMEM (out unchanged). */
-static int request_append(struct wire_buf *out, const void *p, size_t n)
-{
-	if (out->cap - out->len < n) {
-		size_t cap = out->len + n;
-		uint8_t *b = realloc(out->p, cap ? cap : 1);
-
-		if (!b)
-			return -ENOMEM;
-		out->p = b;
-		out->cap = cap;
-	}
-	memcpy(out->p + out->len, p, n);
-	out->len += n;
-	return 0;
-}
-
 /* Maps a wire_decode() failure to the ERROR reply that tells the client. */
 static int request_reply_undecodable(const struct fwd_request_ctx *c, const void *msg, size_t len,
 				     int rc, struct wire_buf *out)
@@ -244,7 +227,7 @@ int fwd_request_handle(const struct fwd_request_ctx *c, const void *msg, size_t 
 	if (hit) {
 		fwd_log_debug("request %llu: repeat, answered from the record",
 			      (unsigned long long)id);
-		rc = request_append(out, hit->bytes, hit->len);
+		rc = wire_buf_append(out, hit->bytes, hit->len);
 		fwd_dedup_release(c->dedup, hit);
 		goto out;
 	}

@@ -378,6 +378,7 @@ int fwd_server_start(const struct fwd_server_opts *o, struct fwd_server **out)
 	rc = fwd_exec_init(&s->exec, s->mount);
 	if (rc)
 		goto fail;
+	s->exec.no_record = o->no_request_record;
 	rc = fwd_sessions_create(&s->sessions, FWD_SESSIONS_MAX);
 	if (rc)
 		goto fail;

@@ -4,6 +4,7 @@
 #ifndef FWD_SERVER_H
 #define FWD_SERVER_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 struct fwd_server_opts {
@@ -13,6 +14,7 @@ struct fwd_server_opts {
 	size_t max_message;     /* largest request or reply, at most INT_MAX */
 	int role_ttl_ms;        /* how long the role read from the mount is trusted; 0: never */
 	const char *info_url;   /* LiteFS's GET /info, NULL or "" for none (see role.h) */
+	bool no_request_record; /* no durable record of executed requests (see exec.c) */
 	/* How long the socket stays open after the last reply was sent, when stopping, so
 	 * that the reply leaves this process (nanomsg drops what is still queued at close).
 	 * 0 picks FWD_SERVER_DEFAULT_LINGER_MS. */

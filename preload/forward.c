@@ -317,8 +317,16 @@ int forward_step(struct fwd_stmt *s, const char *endpoint, struct forward_ctx *f
 		}
 		rc = transport_request(t, buf.p, buf.len, &reply, &rlen, (int)left,
 				       fwd_config.max_message, &sent);
-		if (rc != 0 && sent)
+		if (rc != 0 && sent) {
 			unknown = true;
+			if (!(req.session_flags & WIRE_EXEC_REPEAT)) {
+				/* the same id, flagged: wherever it lands, it is looked up first */
+				req.session_flags |= WIRE_EXEC_REPEAT;
+				buf.len = 0;
+				if (wire_encode_exec(&buf, &req, fwd_config.max_message))
+					break;
+			}
+		}
 		if (rc == 0) {
 			struct wire_msg m;
 
@@ -343,6 +351,7 @@ int forward_step(struct fwd_stmt *s, const char *endpoint, struct forward_ctx *f
 					usleep((useconds_t)delay * 1000);
 					busy_attempt++;
 					unknown = false;
+					req.session_flags &= ~WIRE_EXEC_REPEAT;
 					deadline = fwd_now_ms() + fwd_config.timeout_ms;
 					if (fwd_encode(&req, &buf))
 						break;

@@ -55,6 +55,8 @@
 
 static char g_dir[PATH_MAX];
 
+static uint32_t g_exec_flags;  /* session flags of exec_direct()'s requests */
+
 /* What a test holds that must not outlive it: test_teardown() releases whatever is set. */
 static struct {
 	struct fwd_server *server;
@@ -106,6 +108,7 @@ static int test_teardown(void **state)
 		fwd_server_stop(g_res.server);
 	fwd_sessions_destroy(g_res.sessions);
 	fwd_exec_close(&g_res.exec);
+	g_exec_flags = 0;
 	fwd_dedup_destroy(g_res.dedup);
 	if (g_res.role_open)
 		fwd_role_cache_destroy(&g_res.role);
@@ -243,11 +246,13 @@ static void encode_exec(struct wire_buf *b, uint64_t id, const char *db, const c
 }
 
 /* Runs sql through fwd_exec_run() on x and decodes the reply into m (which borrows b). */
+
 static void exec_direct(struct fwd_exec *x, uint64_t id, const char *db, const char *sql,
 			const struct wire_value *params, uint32_t n, struct wire_buf *b,
 			struct wire_msg *m, bool *executed)
 {
-	struct wire_exec e = { .request_id = id, .busy_timeout_ms = 1000, .nparams = n };
+	struct wire_exec e = { .request_id = id, .busy_timeout_ms = 1000, .nparams = n,
+			       .session_flags = g_exec_flags };
 	bool ran = false, wrote = false;
 
 	e.db.p = db;
@@ -404,7 +409,7 @@ static void test_role_primary_and_replica(void **state)
 	assert_int_equal(fwd_role_check(mnt, &info), 0);
 	assert_int_equal(info.role, FWD_ROLE_REPLICA);
 	assert_string_equal(info.primary, "node-a");
-	role_request(mnt, 2, &out, &m);
+	role_request_sql(mnt, 2, "PRAGMA user_version", &out, &m);
 	assert_int_equal(m.type, WIRE_NOT_PRIMARY);
 	assert_true(m.u.not_primary.request_id == 2);
 	assert_int_equal(m.u.not_primary.primary.n, 6);
@@ -450,21 +455,23 @@ static void test_role_cache(void **state)
 	assert_int_equal(m.u.result.rc, SQLITE_DONE);
 	wire_msg_free(&m);
 
-	/* One that failed: looked again, so the client is sent to the primary, and the
-	 * failure, which may come from data older than the primary's, is not reported. */
-	role_request_sql(mnt, 3, "INSERT INTO t VALUES (1)", &out, &m);
+	/* One that failed (and committed nothing): looked again, so the client is sent to the
+	 * primary, and the failure, which may come from data older than the primary's, is not
+	 * reported. */
+	role_request_sql(mnt, 3, "INSERT INTO t VALUES (abs(-9223372036854775808))", &out, &m);
 	assert_int_equal(m.type, WIRE_NOT_PRIMARY);
 	assert_memory_equal(m.u.not_primary.primary.p, "node-d", 6);
 	wire_msg_free(&m);
 
-	/* One that changed nothing: the same. */
+	/* One that committed nothing (a PRAGMA: not recorded): the same. A recorded
+	 * statement always commits, its record at least, which proves the role. */
 	write_file(path, "node-e\n", 7);
 	unlink(path);
 	role_request_sql(mnt, 4, "CREATE TABLE IF NOT EXISTS t(a)", &out, &m);
 	assert_int_equal(m.type, WIRE_RESULT);  /* primary again: the outcome stands */
 	wire_msg_free(&m);
 	write_file(path, "node-e\n", 7);
-	role_request_sql(mnt, 5, "UPDATE t SET a = 2 WHERE a = 99", &out, &m);
+	role_request_sql(mnt, 5, "PRAGMA user_version", &out, &m);
 	assert_int_equal(m.type, WIRE_NOT_PRIMARY);
 	assert_memory_equal(m.u.not_primary.primary.p, "node-e", 6);
 	wire_msg_free(&m);
@@ -859,7 +866,8 @@ static char *dump_db(const char *path)
 	FILE *f = open_memstream(&out, &len);
 
 	assert_non_null(f);
-	assert_int_equal(sqlite3_prepare_v2(db, "SELECT type, name, sql FROM sqlite_schema "
+	assert_int_equal(sqlite3_prepare_v2(db, "SELECT type, name, sql FROM sqlite_schema WHERE "
+					    "name NOT LIKE '\\_litefs\\_fwd\\_%' ESCAPE '\\' "
 					    "ORDER BY name", -1, &tables, NULL), SQLITE_OK);
 	while (sqlite3_step(tables) == SQLITE_ROW) {
 		const char *type = (const char *)sqlite3_column_text(tables, 0);
@@ -1314,34 +1322,34 @@ static void test_txid(void **state)
 	assert_int_equal(m.type, WIRE_RESULT);
 	assert_true(m.u.result.txid == 0);
 	wire_msg_free(&m);
-	/* As LiteFS shows it, read after the statement. */
+	/* The TXID before the statement, read with the write lock held (-pos as LiteFS shows
+	 * it), and one more for the statement's commit. */
 	xsnprintf(path, sizeof(path), "%s/p.db-pos", mnt);
 	xsnprintf(db, sizeof(db), "%s/p.db", mnt);
 	write_file(path, "000000000000002a/e04fc44716e5272f\n", 34);
 	exec_direct(&g_res.exec, 2, "p.db", "INSERT INTO x VALUES(1)", NULL, 0, &b, &m, NULL);
-	assert_true(m.u.result.txid == 42);
+	assert_true(m.u.result.txid == 43);
 	wire_msg_free(&m);
 
-	/* Nobody else committed since: LiteFS numbers transactions one by one, so the next
-	 * TXID is known without reading the file (which says something else here). */
+	/* Nobody else committed since: LiteFS numbers transactions one by one, so the TXID
+	 * is known without reading the file (which says something else here). */
 	write_file(path, "junk\n", 5);
 	exec_direct(&g_res.exec, 3, "p.db", "INSERT INTO x VALUES(2)", NULL, 0, &b, &m, NULL);
-	assert_true(m.u.result.txid == 43);
+	assert_true(m.u.result.txid == 44);
 	wire_msg_free(&m);
-	/* A write that changed nothing committed no transaction. */
+	/* A write that changed nothing still commits its record. */
 	exec_direct(&g_res.exec, 4, "p.db", "UPDATE x SET a = 0 WHERE a = 99", NULL, 0, &b, &m,
 		    NULL);
-	assert_true(m.u.result.txid == 43);
+	assert_true(m.u.result.txid == 45);
 	wire_msg_free(&m);
 
 	/* Another connection committed meanwhile: read again. */
 	db_exec(db, "INSERT INTO x VALUES(10)");
 	write_file(path, "0000000000000032/e04fc44716e5272f\n", 34);
 	exec_direct(&g_res.exec, 5, "p.db", "INSERT INTO x VALUES(3)", NULL, 0, &b, &m, NULL);
-	assert_true(m.u.result.txid == 50);
+	assert_true(m.u.result.txid == 51);
 	wire_msg_free(&m);
-	/* So does a statement that failed. */
-	write_file(path, "0000000000000033/e04fc44716e5272f\n", 34);
+	/* A statement that failed committed nothing: the TXID stays. */
 	exec_direct(&g_res.exec, 6, "p.db", "INSERT INTO x VALUES(abs(-9223372036854775808))",
 		    NULL, 0, &b, &m, NULL);
 	assert_int_equal(m.u.result.rc, SQLITE_ERROR);
@@ -1349,9 +1357,6 @@ static void test_txid(void **state)
 	wire_msg_free(&m);
 	exec_direct(&g_res.exec, 7, "p.db", "INSERT INTO x VALUES(4)", NULL, 0, &b, &m, NULL);
 	assert_true(m.u.result.txid == 52);
-	wire_msg_free(&m);
-	exec_direct(&g_res.exec, 8, "p.db", "INSERT INTO x VALUES(5)", NULL, 0, &b, &m, NULL);
-	assert_true(m.u.result.txid == 53);
 	wire_msg_free(&m);
 
 	/* Anything but the -pos format reads as 0, and nothing is inferred from it. */
@@ -1690,6 +1695,92 @@ static void test_session_describe(void **state)
 	wire_msg_free(&m);
 	assert_int_equal(db_int(path, "SELECT count(*) FROM sqlite_schema WHERE name = 'n'"), 0);
 	wire_buf_free(&out);
+}
+
+/* Exactly once: a request executed before, by a forwarder that has forgotten it since
+ * (restarted) or by another node that was the primary then (its database replicated
+ * here), is answered from the record in the database, byte for byte, not run again. */
+static void test_record_exactly_once(void **state)
+{
+	char dir[PATH_MAX], mnt[PATH_MAX], path[PATH_MAX + 16], mnt2[PATH_MAX + 16];
+	char path2[PATH_MAX + 32];
+	struct wire_value v = v_text("once");
+	struct wire_buf b = { 0 }, first = { 0 };
+	struct wire_msg m;
+	struct fwd_exec other;
+	bool executed = false;
+
+	(void)state;
+	make_dir("record", dir, sizeof(dir), mnt, sizeof(mnt));
+	xsnprintf(path, sizeof(path), "%s/r.db", mnt);
+	db_exec(path, "CREATE TABLE t(id INTEGER PRIMARY KEY, a)");
+	assert_int_equal(fwd_exec_init(&g_res.exec, mnt), 0);
+	g_res.exec_open = true;
+
+	exec_direct(&g_res.exec, 0xfeedULL << 40, "r.db", "INSERT INTO t(a) VALUES (?) RETURNING id",
+		    &v, 1, &b, &m, &executed);
+	assert_true(executed);
+	assert_int_equal(m.u.result.rc, SQLITE_DONE);
+	/* what the program sees is the statement's alone: its row, its rowid, its count */
+	assert_true(m.u.result.flags & WIRE_RESULT_ROWID);
+	assert_true(m.u.result.last_insert_rowid == 1);
+	assert_true(m.u.result.total_changes_delta == 1);
+	assert_int_equal(m.u.result.nrows, 1);
+	wire_msg_free(&m);
+	assert_int_equal(wire_buf_append(&first, b.p, b.len), 0);
+
+	/* a forwarder that never saw it, asked again (the client had no answer): answered
+	 * from the record */
+	fwd_exec_close(&g_res.exec);
+	assert_int_equal(fwd_exec_init(&g_res.exec, mnt), 0);
+	g_exec_flags = WIRE_EXEC_REPEAT;
+	exec_direct(&g_res.exec, 0xfeedULL << 40, "r.db", "INSERT INTO t(a) VALUES (?) RETURNING id",
+		    &v, 1, &b, &m, &executed);
+	assert_false(executed);
+	assert_int_equal(b.len, first.len);
+	assert_memory_equal(b.p, first.p, b.len);
+	wire_msg_free(&m);
+	assert_int_equal(db_int(path, "SELECT count(*) FROM t"), 1);
+
+	/* the same on another node, with the database as replicated there */
+	xsnprintf(mnt2, sizeof(mnt2), "%s/other", dir);
+	assert_int_equal(mkdir(mnt2, 0700), 0);
+	xsnprintf(path2, sizeof(path2), "%s/r.db", mnt2);
+	db_exec(path, "PRAGMA wal_checkpoint(TRUNCATE)");
+	{
+		sqlite3 *src = db_open(path), *dst = db_open(path2);
+		sqlite3_backup *bk = sqlite3_backup_init(dst, "main", src, "main");
+
+		assert_non_null(bk);
+		assert_int_equal(sqlite3_backup_step(bk, -1), SQLITE_DONE);
+		sqlite3_backup_finish(bk);
+		sqlite3_close(src);
+		sqlite3_close(dst);
+	}
+	assert_int_equal(fwd_exec_init(&other, mnt2), 0);
+	exec_direct(&other, 0xfeedULL << 40, "r.db", "INSERT INTO t(a) VALUES (?) RETURNING id",
+		    &v, 1, &b, &m, &executed);
+	assert_false(executed);
+	assert_memory_equal(b.p, first.p, first.len);
+	wire_msg_free(&m);
+	/* ... and a new request there runs */
+	g_exec_flags = 0;
+	exec_direct(&other, 0xfeedULL << 40 | 1, "r.db", "INSERT INTO t(a) VALUES (?)", &v, 1,
+		    &b, &m, &executed);
+	assert_true(executed);
+	wire_msg_free(&m);
+	fwd_exec_close(&other);
+	assert_int_equal(db_int(path2, "SELECT count(*) FROM t"), 2);
+
+	/* a failure that committed nothing is not recorded: asked again, it runs again */
+	exec_direct(&g_res.exec, 77, "r.db", "INSERT INTO t(a) VALUES (abs(-9223372036854775808))",
+		    NULL, 0, &b, &m, &executed);
+	assert_int_equal(m.u.result.rc, SQLITE_ERROR);
+	wire_msg_free(&m);
+	assert_int_equal(db_int(path, "SELECT count(*) FROM " "_litefs_fwd_requests WHERE id = 77"),
+			 0);
+	wire_buf_free(&b);
+	wire_buf_free(&first);
 }
 
 /* ---- the record of executed requests --------------------------------------------------------- */
@@ -2522,6 +2613,7 @@ int main(void)
 		T(test_role_primary_and_replica),
 		T(test_role_cache),
 		T(test_statement_cache),
+		T(test_record_exactly_once),
 		T(test_session_commit),
 		T(test_session_not_begun),
 		T(test_session_expires),
