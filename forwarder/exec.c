@@ -1066,6 +1066,59 @@ fail:
 	return rc;
 }
 
+/* Whether req's statement ends a transaction by committing it (COMMIT, END). */
+static bool exec_is_commit(const struct wire_exec *req)
+{
+	const char *p = req->sql.p, *end = req->sql.p + req->sql.n;
+	size_t n = 0;
+
+	if (!p)
+		return false;
+	while (p < end && (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r' || *p == '\f'))
+		p++;
+	while (p + n < end && ((p[n] >= 'a' && p[n] <= 'z') || (p[n] >= 'A' && p[n] <= 'Z')))
+		n++;
+	return (n == 6 && !strncasecmp(p, "commit", 6)) || (n == 3 && !strncasecmp(p, "end", 3));
+}
+
+/* A session's COMMIT, recorded in the transaction it commits: the reply it will have when
+ * it succeeds is written first, so that it is committed (and replicated) with it, and a
+ * COMMIT asked again after a lost answer is answered from the record even where the
+ * session is gone. Returns 0 with that reply in out when the COMMIT succeeded, else as
+ * exec_statement() (its outcome in o). */
+static int exec_session_commit(struct fwd_exec *x, struct fwd_exec_conn *c,
+			       const struct wire_exec *req, size_t max, struct wire_buf *out,
+			       struct exec_outcome *o, struct fwd_exec_report *rep)
+{
+	struct exec_outcome done;
+	struct wire_buf reply = { 0 };
+	uint64_t before = exec_read_txid(x, c);
+	int rc;
+
+	memset(&done, 0, sizeof(done));
+	done.res.request_id = req->request_id;
+	done.res.rc = done.res.xrc = SQLITE_DONE;
+	done.errmsg = strdup(sqlite3_errstr(SQLITE_DONE));
+	done.res.changes = sqlite3_changes64(c->db);
+	done.res.txid = before ? before + 1 : 0;
+	rc = done.errmsg ? exec_encode_result(&done, max, &reply) : -ENOMEM;
+	exec_outcome_free(&done);
+	if (!rc && exec_record_write(c, req->request_id, &reply) != SQLITE_OK)
+		rc = -EIO;
+	if (rc) {
+		/* no record: the COMMIT goes on unrecorded, as with --request-record off */
+		wire_buf_free(&reply);
+		return exec_statement(c, req, max, out, o, &rep->executed, &rep->wrote);
+	}
+	rc = exec_statement(c, req, max, out, o, &rep->executed, &rep->wrote);
+	if (rc == 1 && rep->executed && o->res.rc == SQLITE_DONE && sqlite3_get_autocommit(c->db)) {
+		rep->in_txn = false;
+		rc = wire_buf_append(out, reply.p, reply.len);
+	}
+	wire_buf_free(&reply);
+	return rc;
+}
+
 int fwd_exec_run_session(struct fwd_exec *x, struct fwd_exec_conn **cp,
 			 const struct wire_exec *req, size_t max, struct wire_buf *out,
 			 struct fwd_exec_report *rep)
@@ -1079,10 +1132,13 @@ int fwd_exec_run_session(struct fwd_exec *x, struct fwd_exec_conn **cp,
 	o.res.request_id = req->request_id;
 	if (req->sql.n >= INT_MAX)
 		return fwd_reply_error(out, max, req->request_id, E2BIG, "statement too long");
-	if (req->session_flags & WIRE_SESSION_BEGIN)
+	if (req->session_flags & WIRE_SESSION_BEGIN) {
 		rc = exec_session_begin(x, cp, req, max, out, &o, &rep->executed, &rep->wrote);
-	else
+	} else if (!x->no_record && exec_is_commit(req)) {
+		rc = exec_session_commit(x, *cp, req, max, out, &o, rep);
+	} else {
 		rc = exec_statement(*cp, req, max, out, &o, &rep->executed, &rep->wrote);
+	}
 	c = *cp;
 	rep->in_txn = c && !sqlite3_get_autocommit(c->db);
 	if (rc != 1)
@@ -1094,6 +1150,26 @@ int fwd_exec_run_session(struct fwd_exec *x, struct fwd_exec_conn **cp,
 	rc = exec_encode_result(&o, max, out);
 out:
 	exec_outcome_free(&o);
+	return rc;
+}
+
+int fwd_exec_lookup(struct fwd_exec *x, const struct wire_exec *req, struct wire_buf *out)
+{
+	struct exec_outcome o;
+	struct fwd_exec_conn *c;
+	int rc;
+
+	if (x->no_record)
+		return 0;
+	memset(&o, 0, sizeof(o));
+	rc = exec_conn_get(x, &req->db, &c, &o);
+	exec_outcome_free(&o);
+	if (rc)
+		return rc == -EIO ? 0 : rc;
+	pthread_mutex_lock(&c->run_lock);
+	rc = exec_record_lookup(c, req, out);
+	pthread_mutex_unlock(&c->run_lock);
+	exec_conn_put(x, c);
 	return rc;
 }
 

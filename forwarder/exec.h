@@ -79,6 +79,11 @@ int fwd_exec_run_session(struct fwd_exec *x, struct fwd_exec_conn **c,
 int fwd_exec_describe(struct fwd_exec_conn *c, const struct wire_exec *req, size_t max,
 		      struct wire_buf *out);
 
+/* Answers req from the durable record of its database when it was executed before (by
+ * this forwarder, or by another primary before a failover). Returns 1 (the recorded reply
+ * appended to out), 0 (not recorded, or no record kept), or a negative errno. */
+int fwd_exec_lookup(struct fwd_exec *x, const struct wire_exec *req, struct wire_buf *out);
+
 /* Closes a session's connection (rolling back its transaction). NULL is fine. */
 void fwd_exec_conn_close(struct fwd_exec_conn *c);
 

@@ -1514,10 +1514,28 @@ static void test_session_commit(void **state)
 	session_request(5, 77, 0, NULL, 0, 5000, "COMMIT", &out, &m);
 	assert_int_equal(m.u.result.rc, SQLITE_DONE);
 	assert_false(m.u.result.flags & WIRE_RESULT_IN_TXN);
-	assert_true(m.u.result.txid == 5);
+	assert_true(m.u.result.txid == 6);  /* the TXID before, and one for the commit */
 	wire_msg_free(&m);
 	assert_int_equal(fwd_sessions_count(g_res.sessions), 0);
 	assert_int_equal(db_int(path, "SELECT count(*) FROM t"), 1);
+	{
+		/* the COMMIT asked again (its answer was lost) where its session is gone:
+		 * answered from the record committed with it, not "rolled back" */
+		struct wire_buf first = { 0 };
+
+		assert_int_equal(wire_buf_append(&first, out.p, out.len), 0);
+		session_request(5, 77, WIRE_EXEC_REPEAT, NULL, 0, 5000, "COMMIT", &out, &m);
+		wire_msg_free(&m);
+		fwd_dedup_destroy(g_res.dedup);  /* a forwarder that never saw it */
+		assert_int_equal(fwd_dedup_create(&g_res.dedup, 64, 1 << 20, 60000), 0);
+		g_res.req.dedup = g_res.dedup;
+		session_request(5, 77, WIRE_EXEC_REPEAT, NULL, 0, 5000, "COMMIT", &out, &m);
+		assert_int_equal(m.u.result.rc, SQLITE_DONE);
+		assert_int_equal(out.len, first.len);
+		assert_memory_equal(out.p, first.p, first.len);
+		wire_msg_free(&m);
+		wire_buf_free(&first);
+	}
 
 	/* the session is gone: a late statement of it is told so */
 	session_request(6, 77, 0, NULL, 0, 5000, "INSERT INTO t VALUES (2)", &out, &m);
