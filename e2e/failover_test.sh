@@ -50,8 +50,91 @@ test_no_primary_writes_wait_then_fail() {
 		"$(node_sql "$d" node1 app.db "SELECT group_concat(x) FROM t;")"
 }
 
+# writers_check DIR NODE OUT...: the outcomes printed by e2e/fwd/writer.py against the rows of
+# NODE: every acknowledged key exactly once, every key reported as not sent absent, every
+# key of unknown outcome at most once. Sets CHECK to a summary line.
+writers_check() {
+	local dir=$1 node=$2
+	shift 2
+	local counts try
+	for try in 1 2 3; do
+		capture node_sql "$dir" "$node" app.db "SELECT key, count(*) FROM k GROUP BY key;"
+		((RC == 0)) && break
+		sleep 1
+	done
+	if ((RC != 0)); then
+		CHECK="the rows of $node could not be read: $ERR"
+		return 1
+	fi
+	counts=$(mktemp "$E2E_TMP/counts.XXXXXX")
+	printf '%s\n' "$OUT" >"$counts"
+	# the counts first (FNR == NR), then the outcomes
+	CHECK=$(awk -F'[| ]' '
+		FNR == NR { c[$1] = $2; next }
+		$1 == "ok" { ok++; if (c[$2] != 1) bad_ok++ }
+		$1 == "fail" && ($4 == 10 || $4 ~ /^(266|522|778|1034)$/) { unknown++; if (c[$2] > 1) bad_unknown++ }
+		$1 == "fail" && !($4 == 10 || $4 ~ /^(266|522|778|1034)$/) { failed++; kinds[$4]++; if (c[$2] != 0) bad_failed++ }
+		END {
+			printf "ok=%d unknown=%d failed=%d bad_ok=%d bad_unknown=%d bad_failed=%d kinds=", ok, unknown, failed, bad_ok + 0, bad_unknown + 0, bad_failed + 0
+			for (k in kinds) printf "%s:%d,", k, kinds[k]
+			print ""
+		}' "$counts" "$@")
+	rm -f "$counts"
+}
+
+# write_pause OUT: the longest time, in seconds, between two acknowledged writes of one
+# writer, issued one after the other: how long its writes stopped.
+write_pause() {
+	awk '$1 == "ok" { print $3 }' "$1" | sort -n |
+		awk 'NR > 1 && $1 - p > m { m = $1 - p } { p = $1 } END { printf "%.3f\n", m }'
+}
+
+# Writers on every node pause 2 ms between writes: a writer on the primary that takes the
+# write lock back at once, in a tight loop, starves the forwarded writes (the lock has no
+# queue; see the README's limits).
+test_promote_under_writes() {
+	local d
+	fwd_cluster d promote --nodes 3 --journal wal --reconnect-delay-ms 300 --db app.db || return
+	must "schema" node_sql "$d" node1 app.db "CREATE TABLE k(key TEXT, node TEXT);" || return
+	wait_same_pos "$d" app.db 5 node1 node2 node3 || return
+	local n outs=() pids=()
+	for n in node1 node2 node3; do
+		outs+=("$d/writer-$n.out")
+		bg_start "$d/writer-$n.out" "$LITEFS_SIM" exec "$d" "$n" -- env "${FWD_ENV[@]}" \
+			LD_PRELOAD="$FWD_PRELOAD" LITEFS_FWD_TIMEOUT_MS=3000 "$E2E_PY" \
+			"$E2E_ROOT/e2e/fwd/writer.py" "$n" 7 2
+		pids+=("$BG_PID")
+	done
+	sleep 1.5
+	local t_promote
+	t_promote=$(date +%s.%N)
+	sim promote "$d" node2
+	assert_eq "promote node2 under writes from every node" 0 "$RC" || evidence stderr "$ERR"
+	local p
+	for p in "${pids[@]}"; do bg_wait "$p" 30; done
+	wait_same_pos "$d" app.db 10 node1 node2 node3 ||
+		not_ok "the nodes settle on the same transactions"
+	writers_check "$d" node2 "${outs[@]}"
+	echo "# outcomes: $CHECK"
+	assert_match "writes were acknowledged on every node" "ok=[1-9][0-9]*" "$CHECK"
+	assert_match "every acknowledged write is there exactly once, no failed write is there, no unknown one twice" \
+		"bad_ok=0 bad_unknown=0 bad_failed=0" "$CHECK"
+	local gap out after
+	for out in "${outs[@]}"; do
+		gap=$(write_pause "$out")
+		after=$(awk -v t="$t_promote" '$1 == "ok" && $3 > t + 1 { n++ } END { print n + 0 }' "$out")
+		echo "# ${out##*/}: longest pause of acknowledged writes $gap s; $after acknowledged more than 1 s after the promotion began"
+		assert_num "${out##*/}: writes resume within 1.5 s (the longest pause, s)" "$gap" "<" 1.5
+		assert_num "${out##*/}: and go on after the promotion" "$after" ">" 0
+	done
+	assert_eq "all nodes hold the same rows" \
+		"$(node_sql "$d" node2 app.db "SELECT count(*), group_concat(key) FROM (SELECT key FROM k ORDER BY key);")" \
+		"$(node_sql "$d" node3 app.db "SELECT count(*), group_concat(key) FROM (SELECT key FROM k ORDER BY key);")"
+}
+
 E2E_TESTS=(
 	"test_no_primary_writes_wait_then_fail delete"
 	"test_no_primary_writes_wait_then_fail wal"
+	test_promote_under_writes
 )
 e2e_main "$@"

@@ -32,6 +32,11 @@
 #define EXEC_RECORD_TABLE "_litefs_fwd_requests"
 #define EXEC_RECORD_KEEP_MS (10 * 60 * 1000)
 #define EXEC_RECORD_PRUNE_EVERY 256
+/* The longest a forwarder thread waits for a database lock (within the program's busy
+ * timeout) before answering SQLITE_BUSY and letting the client ask again: short, so that
+ * a thread is never held long by a lock whose holder may need a thread to go on, and long
+ * enough that a request is not starved by a local writer that takes the lock back at once. */
+#define EXEC_LOCK_WAIT_MS 100
 
 /* Prepared statements kept per connection, by the exact text of the request: programs
  * send the same few statements again and again. */
@@ -82,6 +87,7 @@ struct exec_outcome {
 	size_t ncells, cap;
 	uint64_t size;       /* encoded size of the cells so far */
 	int drop;            /* 0, or SQLITE_TOOBIG / SQLITE_NOMEM: rows were discarded */
+	int sys_errno;       /* the error of the system call behind a failure, or 0 */
 };
 
 static void exec_cells_free(struct exec_outcome *o)
@@ -111,6 +117,7 @@ static int exec_outcome_take_error(struct exec_outcome *o, sqlite3 *db, int rc)
 {
 	o->res.rc = rc;
 	o->res.xrc = sqlite3_extended_errcode(db);
+	o->sys_errno = db ? sqlite3_system_errno(db) : 0;
 	free(o->errmsg);
 	o->errmsg = strdup(sqlite3_errmsg(db));
 	return o->errmsg ? 0 : -ENOMEM;
@@ -682,10 +689,17 @@ static int exec_rollback(sqlite3 *db)
 	return sqlite3_get_autocommit(db) ? 0 : -EIO;
 }
 
+/* How long c waits for a lock on behalf of req: see EXEC_LOCK_WAIT_MS. */
+static void exec_lock_wait(struct fwd_exec_conn *c, const struct wire_exec *req)
+{
+	int ms = req->busy_timeout_ms;
+
+	sqlite3_busy_timeout(c->db, ms <= 0 ? 0 : ms < EXEC_LOCK_WAIT_MS ? ms : EXEC_LOCK_WAIT_MS);
+}
+
 /* Runs req's statement on connection c, which the caller holds: taken from c's cache or
- * prepared, bound, stepped to its end. Lock waits are not done here (busy timeout 0): a
- * forwarder thread never waits for a lock that another request, which needs a thread to
- * go on, may hold; the client waits and asks again, within the program's busy timeout.
+ * prepared, bound, stepped to its end. Lock waits are short here (exec_lock_wait()): the
+ * client waits longer by asking again, within the program's busy timeout.
  * Returns 1 when o holds the outcome to reply with (SQLite's refusal to prepare it, or,
  * with *ran set, the statement's run; *wrote as exec_step()); 0 when an ERROR reply was
  * appended to out instead (nothing ran); or a negative errno (no reply made). */
@@ -700,7 +714,7 @@ static int exec_statement(struct fwd_exec_conn *c, const struct wire_exec *req, 
 
 	*ran = false;
 	*wrote = false;
-	sqlite3_busy_timeout(c->db, 0);
+	exec_lock_wait(c, req);
 	stmt = exec_stmt_take(c, sql, req->sql.n);
 	if (!stmt) {
 		rc = sqlite3_prepare_v2(c->db, sql, (int)req->sql.n, &stmt, &tail);
@@ -858,7 +872,7 @@ static int exec_run_recorded(struct fwd_exec *x, struct fwd_exec_conn *c,
 
 	*executed = false;
 	*wrote = false;
-	sqlite3_busy_timeout(c->db, 0);
+	exec_lock_wait(c, req);
 	rc = sqlite3_exec(c->db, "BEGIN IMMEDIATE", NULL, NULL, NULL);
 	if (rc != SQLITE_OK)
 		return exec_outcome_take_error(o, c->db, rc) ?: 1;  /* the lock: ask again */
@@ -910,8 +924,19 @@ fail:
 	return rc;
 }
 
+/* Whether o is LiteFS refusing a write: the errors SQLite makes of EACCES on the journal
+ * (rollback mode) or the WAL (WAL mode), which is how a replica (or a primary being
+ * demoted) turns writes away. */
+static bool exec_refused_by_litefs(const struct exec_outcome *o)
+{
+	int prim = o->res.rc & 0xff;
+
+	return (prim == SQLITE_READONLY || prim == SQLITE_IOERR || prim == SQLITE_CANTOPEN) &&
+	       (o->sys_errno == EACCES || o->sys_errno == EPERM || o->sys_errno == EROFS);
+}
+
 int fwd_exec_run(struct fwd_exec *x, const struct wire_exec *req, size_t max,
-		 struct wire_buf *out, bool *executed, bool *wrote)
+		 struct wire_buf *out, bool *executed, bool *wrote, bool *refused)
 {
 	struct exec_outcome o;
 	struct fwd_exec_conn *c;
@@ -920,6 +945,7 @@ int fwd_exec_run(struct fwd_exec *x, const struct wire_exec *req, size_t max,
 
 	*executed = false;
 	*wrote = false;
+	*refused = false;
 	memset(&o, 0, sizeof(o));
 	o.res.request_id = id;
 	if (req->sql.n >= INT_MAX)
@@ -958,6 +984,11 @@ int fwd_exec_run(struct fwd_exec *x, const struct wire_exec *req, size_t max,
 		o.res.txid = exec_txid(x, c, o.res.rc == SQLITE_DONE, *wrote);
 	}
 unlock:
+	*refused = rc == 1 && exec_refused_by_litefs(&o);
+	if (rc == 1 && o.res.rc != SQLITE_DONE)
+		fwd_log_debug("request %llu: %s (extended code %d, system errno %d)%s",
+			      (unsigned long long)id, o.errmsg ? o.errmsg : "", o.res.xrc,
+			      o.sys_errno, *refused ? ": refused by LiteFS" : "");
 	pthread_mutex_unlock(&c->run_lock);
 	exec_conn_put(x, c);
 	if (rc != 1)
@@ -1016,7 +1047,7 @@ static int exec_session_begin(struct fwd_exec *x, struct fwd_exec_conn **cp,
 			rc = -ENOMEM;
 			goto fail;
 		}
-		sqlite3_busy_timeout(c->db, 0);
+		exec_lock_wait(c, req);
 		rc = sqlite3_exec(c->db, text, NULL, NULL, NULL);
 		free(text);
 		if (rc != SQLITE_OK) {

@@ -45,11 +45,13 @@ void fwd_exec_close(struct fwd_exec *x);
  * the statement left it (or as it was before, when the statement set none). *wrote is set
  * when the statement committed pages of a database file (it succeeded, or failed a
  * constraint under ON CONFLICT FAIL after changing rows): LiteFS refuses every write on
- * a replica, so this proves the node was the primary when it committed. Returns
+ * a replica, so this proves the node was the primary when it committed. *refused is set
+ * when the statement failed because LiteFS turned the write away (EACCES behind SQLite's
+ * read-only or I/O error): the node is not the primary, whatever .primary says. Returns
  * 0, or -ENOMEM / -EMSGSIZE when no reply could be made (out unchanged; *executed and
  * *wrote still say what the statement did). */
 int fwd_exec_run(struct fwd_exec *x, const struct wire_exec *req, size_t max,
-		 struct wire_buf *out, bool *executed, bool *wrote);
+		 struct wire_buf *out, bool *executed, bool *wrote, bool *refused);
 
 /* What a session request did. */
 struct fwd_exec_report {

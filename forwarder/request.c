@@ -94,7 +94,7 @@ static int request_run(const struct fwd_request_ctx *c, const struct wire_exec *
 {
 	struct fwd_role_info role;
 	size_t start = out->len;
-	bool wrote = false;
+	bool wrote = false, refused = false;
 	int rc;
 
 	*executed = false;
@@ -108,9 +108,17 @@ static int request_run(const struct fwd_request_ctx *c, const struct wire_exec *
 	if (role.role != FWD_ROLE_PRIMARY)
 		return request_refuse(c, req, &role, out);
 
-	rc = fwd_exec_run(c->exec, req, c->max_message, out, executed, &wrote);
-	if (wrote || fwd_role_get(c->role, true, &role) || role.role == FWD_ROLE_PRIMARY)
+	rc = fwd_exec_run(c->exec, req, c->max_message, out, executed, &wrote, &refused);
+	if (refused) {
+		/* LiteFS turned the write away: this node is not the primary, even if it
+		 * says so a moment longer (a primary being demoted stops writes first). */
+		if (fwd_role_get(c->role, true, &role) || role.role == FWD_ROLE_PRIMARY) {
+			role.role = FWD_ROLE_REPLICA;
+			role.primary[0] = '\0';
+		}
+	} else if (wrote || fwd_role_get(c->role, true, &role) || role.role == FWD_ROLE_PRIMARY) {
 		return rc;
+	}
 	fwd_log_info("request %llu: this node is no longer the primary; outcome discarded",
 		     (unsigned long long)req->request_id);
 	out->len = start;

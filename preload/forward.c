@@ -193,7 +193,11 @@ static int fwd_take_result(struct fwd_stmt *s, struct wire_msg *m, void *reply)
 	if (r->flags & WIRE_RESULT_ROWID)
 		real_sqlite.set_last_insert_rowid(c->db, r->last_insert_rowid);
 	if (r->txid) {
+		struct role_view v;
+
+		role_get(&v, false);
 		snprintf(c->ryw_file, sizeof(c->ryw_file), "%s", s->file);
+		snprintf(c->ryw_primary, sizeof(c->ryw_primary), "%s", v.primary);
 		c->ryw_txid = r->txid;
 	}
 	pthread_mutex_unlock(&c->mu);
@@ -375,33 +379,25 @@ int forward_step(struct fwd_stmt *s, const char *endpoint, struct forward_ctx *f
 				wire_msg_free(&m);
 				free(reply);
 				role_get(&v, true);
-				if (named[0]) {
+				if (named[0] && !config_endpoint_for(named, ep, sizeof(ep))) {
+					/* that forwarder knows the primary, perhaps before this node */
 					no_primary_since = 0;
+				} else if (!v.replica) {
+					/* No primary named here: this node may be the new primary.
+					 * Run here; if LiteFS refuses, the write waits for one. */
+					wire_buf_free(&buf);
+					return -1;
 				} else if (!no_primary_since) {
 					no_primary_since = fwd_now_ms();
+					snprintf(ep, sizeof(ep), "%s", v.endpoint);
 				} else if (fwd_now_ms() - no_primary_since >= fwd_config.primary_wait_ms) {
 					/* the node named as primary is not, and names none */
 					wire_buf_free(&buf);
 					return fwd_fail(s, SQLITE_BUSY,
 							"litefs-fwd: no primary is known; nothing was "
 							"sent");
-				}
-				if (v.replica) {
-					snprintf(ep, sizeof(ep), "%s", v.endpoint);
-				} else if (named[0] &&
-					   !config_endpoint_for(named, ep, sizeof(ep))) {
-					/* that forwarder knows the primary before this node does */
-				} else if (!named[0] && !role_wait_primary(&v)) {
-					/* no primary anywhere for a moment: one is named now */
-					snprintf(ep, sizeof(ep), "%s", v.endpoint);
-				} else if (!named[0]) {
-					wire_buf_free(&buf);
-					return fwd_fail(s, SQLITE_BUSY,
-							"litefs-fwd: no primary is known; nothing was "
-							"sent");
 				} else {
-					wire_buf_free(&buf);
-					return -1; /* this node is the primary now: run locally */
+					snprintf(ep, sizeof(ep), "%s", v.endpoint);
 				}
 				usleep(20000);
 				continue;
@@ -576,6 +572,16 @@ void forward_ryw_wait(struct fwd_conn *c)
 		return;
 	deadline = fwd_now_ms() + fwd_config.ryw_timeout_ms;
 	while (forward_local_txid(c->ryw_file) < c->ryw_txid) {
+		struct role_view v;
+
+		/* After a failover TXIDs start over from what the new primary had: a TXID of
+		 * the old one may never come. The wait ends with the primary that wrote. */
+		role_get(&v, false);
+		if (!v.replica || strcmp(v.primary, c->ryw_primary)) {
+			log_info("%s: the primary changed; not waiting for TXID %llu of %s",
+				 c->ryw_file, (unsigned long long)c->ryw_txid, c->ryw_primary);
+			break;
+		}
 		if (fwd_now_ms() >= deadline) {
 			log_warn("%s: the replica did not reach TXID %llu within %d ms", c->ryw_file,
 				 (unsigned long long)c->ryw_txid, fwd_config.ryw_timeout_ms);

@@ -4,6 +4,8 @@
  * after any read-your-writes wait the connection owes. */
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
+#include <unistd.h>
 
 #include "config.h"
 #include "forward.h"
@@ -65,6 +67,17 @@ static int step_real(sqlite3_stmt *stmt)
 	return step_guarded(stmt);
 }
 
+/* How often a write waiting for a primary tries again. */
+#define STEP_PRIMARY_POLL_US 50000
+
+static int64_t step_now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
 /* Whether LiteFS refused the write s just attempted here: the errors SQLite gives when
  * LiteFS denies the journal (rollback mode) or the WAL (WAL mode) of a replica. */
 static bool step_refused_by_litefs(struct fwd_stmt *s)
@@ -75,34 +88,43 @@ static bool step_refused_by_litefs(struct fwd_stmt *s)
 }
 
 /* s on a node that names no primary: run here. When it is a write in autocommit mode that
- * LiteFS refuses, this node is not the primary but a replica between primaries (or whose
- * .primary is late): nothing was applied, so the write waits for a primary to be named
- * (LITEFS_FWD_PRIMARY_WAIT_MS) and goes there, or fails with SQLITE_BUSY. */
+ * LiteFS refuses, this node is not the primary (yet): a replica between primaries, one
+ * whose .primary is late, or the primary-to-be of a failover. Nothing was applied, so the
+ * write is tried again, here while no primary is named and there as soon as one is, for
+ * up to LITEFS_FWD_PRIMARY_WAIT_MS; then it fails with SQLITE_BUSY. */
 static int step_here(struct fwd_stmt *s, sqlite3_stmt *stmt)
 {
 	bool autocommit = real_sqlite.get_autocommit(s->conn->db);
+	int64_t deadline = step_now_ms() + fwd_config.primary_wait_ms;
 	struct role_view role;
 	int rc = step_real(stmt);
 
-	if (s->kind != FK_WRITE || !autocommit || rc == SQLITE_DONE || rc == SQLITE_ROW ||
-	    !step_refused_by_litefs(s))
+	if (s->kind != FK_WRITE || !autocommit)
 		return rc;
-	guard_depth++;
-	real_sqlite.reset(stmt);
-	guard_depth--;
-	if (role_wait_primary(&role)) {
-		pthread_mutex_lock(&s->conn->mu);
-		forward_set_error(s->conn, SQLITE_BUSY,
-				  "litefs-fwd: no primary is known (LiteFS refused the write here, "
-				  "and no primary was named in time); nothing was written");
-		pthread_mutex_unlock(&s->conn->mu);
-		s->state = FS_DONE;
-		s->rc = SQLITE_BUSY;
-		return forward_rc(s->conn, SQLITE_BUSY);
-	}
-	rc = txn_step(s, role.endpoint);
-	if (rc == TXN_RUN_LOCAL)
+	while (rc != SQLITE_DONE && rc != SQLITE_ROW && step_refused_by_litefs(s)) {
+		guard_depth++;
+		real_sqlite.reset(stmt);
+		guard_depth--;
+		if (step_now_ms() >= deadline) {
+			pthread_mutex_lock(&s->conn->mu);
+			forward_set_error(s->conn, SQLITE_BUSY,
+					  "litefs-fwd: no primary is known (LiteFS refused the write "
+					  "here, and no primary was named in time); nothing was "
+					  "written");
+			pthread_mutex_unlock(&s->conn->mu);
+			s->state = FS_DONE;
+			s->rc = SQLITE_BUSY;
+			return forward_rc(s->conn, SQLITE_BUSY);
+		}
+		usleep(STEP_PRIMARY_POLL_US);
+		role_get(&role, true);
+		if (role.replica) {
+			rc = txn_step(s, role.endpoint);
+			if (rc != TXN_RUN_LOCAL)
+				return rc;
+		}
 		rc = step_real(stmt);
+	}
 	return rc;
 }
 
@@ -143,7 +165,9 @@ static __attribute__((noinline)) int step_hooked(sqlite3_stmt *stmt)
 	if (!role.replica)
 		return step_here(s, stmt);
 	rc = txn_step(s, role.endpoint);
-	if (rc == TXN_RUN_LOCAL) { /* or the node became the primary meanwhile */
+	if (rc == TXN_RUN_LOCAL && s->kind == FK_WRITE)
+		return step_here(s, stmt);  /* the node may have become the primary */
+	if (rc == TXN_RUN_LOCAL) {
 		step_local_prologue(stmt);
 		txn_before_local(s);
 		rc = step_guarded(stmt);

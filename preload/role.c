@@ -12,9 +12,6 @@
 #include "log.h"
 #include "role.h"
 
-/* How often .primary is read while a write waits for a primary. */
-#define ROLE_POLL_US 50000
-
 static pthread_mutex_t role_mu = PTHREAD_MUTEX_INITIALIZER;
 static struct role_view role_cached;
 static int64_t role_read_at_ms = INT64_MIN;
@@ -83,23 +80,4 @@ int role_get(struct role_view *out, bool fresh)
 	pthread_mutex_unlock(&role_mu);
 	errno = saved;
 	return rc;
-}
-
-int role_wait_primary(struct role_view *out)
-{
-	int64_t deadline = role_now_ms() + fwd_config.primary_wait_ms;
-	int saved = errno;
-
-	for (;;) {
-		role_get(out, true);
-		if (out->replica)
-			break;
-		if (role_now_ms() >= deadline) {
-			errno = saved;
-			return -ETIMEDOUT;
-		}
-		usleep(ROLE_POLL_US);
-	}
-	errno = saved;
-	return 0;
 }

@@ -16,9 +16,4 @@ struct role_view {
  * -errno when .primary could not be read (then *out says primary: nothing to forward). */
 int role_get(struct role_view *out, bool fresh);
 
-/* Waits up to LITEFS_FWD_PRIMARY_WAIT_MS for .primary to name a primary (this node is not
- * one: LiteFS refused a write here, or a forwarder said so with no primary to name).
- * Returns 0 with *out a replica's view, or -ETIMEDOUT (*out as last read). */
-int role_wait_primary(struct role_view *out);
-
 #endif

@@ -253,7 +253,7 @@ static void exec_direct(struct fwd_exec *x, uint64_t id, const char *db, const c
 {
 	struct wire_exec e = { .request_id = id, .busy_timeout_ms = 1000, .nparams = n,
 			       .session_flags = g_exec_flags };
-	bool ran = false, wrote = false;
+	bool ran = false, wrote = false, refused = false;
 
 	e.db.p = db;
 	e.db.n = (uint32_t)strlen(db);
@@ -261,7 +261,7 @@ static void exec_direct(struct fwd_exec *x, uint64_t id, const char *db, const c
 	e.sql.n = (uint32_t)strlen(sql);
 	e.params = (struct wire_value *)params;
 	b->len = 0;
-	assert_int_equal(fwd_exec_run(x, &e, MAX, b, &ran, &wrote), 0);
+	assert_int_equal(fwd_exec_run(x, &e, MAX, b, &ran, &wrote, &refused), 0);
 	assert_true(ran || !wrote);
 	assert_int_equal(wire_decode(b->p, b->len, MAX, m), 0);
 	if (executed)
