@@ -639,7 +639,10 @@ test_promote_moves_the_primary() {
 	w1=$BG_PID
 	bg_start "$w3out" "$E2E_PY" "$SIMPY/watchfile.py" "$(node_path "$d" node3 .primary)" "$stop"
 	w3=$BG_PID
-	sleep 0.2
+	# both watchers have seen the state before the promotion (a loaded machine starts
+	# them late)
+	wait_for 10 eval "test -s '$w1out' && test -s '$w3out'" ||
+		not_ok "the .primary watchers start"
 
 	sim promote "$d" node2
 	assert_eq "promote node2 exits 0" 0 "$RC" || evidence stderr "$ERR"
