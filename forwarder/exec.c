@@ -742,6 +742,25 @@ static int exec_statement(struct fwd_exec_conn *c, const struct wire_exec *req, 
 	return 1;
 }
 
+/* Whether the first word of req's statement (after white space) is one of words[0..n),
+ * in any case. */
+static bool exec_first_word_is(const struct wire_exec *req, const char *const *words, size_t n)
+{
+	const char *p = req->sql.p, *end = req->sql.p + req->sql.n;
+	size_t len = 0;
+
+	if (!p)
+		return false;
+	while (p < end && (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r' || *p == '\f'))
+		p++;
+	while (p + len < end && ((p[len] >= 'a' && p[len] <= 'z') || (p[len] >= 'A' && p[len] <= 'Z')))
+		len++;
+	for (size_t i = 0; i < n; i++)
+		if (strlen(words[i]) == len && !strncasecmp(p, words[i], len))
+			return true;
+	return false;
+}
+
 /* Whether req's statement may run inside the transaction that records it: a statement
  * that changes data or schema. VACUUM refuses to run in a transaction, and PRAGMAs or
  * transaction control have their own rules: those run as they come, unrecorded. */
@@ -749,19 +768,8 @@ static bool exec_recordable(const struct wire_exec *req)
 {
 	static const char *const kinds[] = { "insert", "update", "delete", "replace", "create",
 					     "drop", "alter", "with", "reindex", "analyze" };
-	const char *p = req->sql.p, *end = req->sql.p + req->sql.n;
-	size_t n = 0;
 
-	if (!p)
-		return false;
-	while (p < end && (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r' || *p == '\f'))
-		p++;
-	while (p + n < end && ((p[n] >= 'a' && p[n] <= 'z') || (p[n] >= 'A' && p[n] <= 'Z')))
-		n++;
-	for (size_t i = 0; i < sizeof(kinds) / sizeof(kinds[0]); i++)
-		if (strlen(kinds[i]) == n && !strncasecmp(p, kinds[i], n))
-			return true;
-	return false;
+	return exec_first_word_is(req, kinds, sizeof(kinds) / sizeof(kinds[0]));
 }
 
 /* Runs the fixed statement sql on c through its cache, binding the integers a[0..na) and
@@ -1100,16 +1108,9 @@ fail:
 /* Whether req's statement ends a transaction by committing it (COMMIT, END). */
 static bool exec_is_commit(const struct wire_exec *req)
 {
-	const char *p = req->sql.p, *end = req->sql.p + req->sql.n;
-	size_t n = 0;
+	static const char *const words[] = { "commit", "end" };
 
-	if (!p)
-		return false;
-	while (p < end && (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r' || *p == '\f'))
-		p++;
-	while (p + n < end && ((p[n] >= 'a' && p[n] <= 'z') || (p[n] >= 'A' && p[n] <= 'Z')))
-		n++;
-	return (n == 6 && !strncasecmp(p, "commit", 6)) || (n == 3 && !strncasecmp(p, "end", 3));
+	return exec_first_word_is(req, words, 2);
 }
 
 /* A session's COMMIT, recorded in the transaction it commits: the reply it will have when
