@@ -132,9 +132,54 @@ test_promote_under_writes() {
 		"$(node_sql "$d" node3 app.db "SELECT count(*), group_concat(key) FROM (SELECT key FROM k ORDER BY key);")"
 }
 
+# A forwarder killed (SIGKILL) while it serves writes, again and again, and started again:
+# a write whose answer was lost is sent again with the same id and answered from the
+# record committed with it, never run twice.
+test_forwarder_killed_no_duplicate() {
+	local d
+	fwd_cluster d killfwd --nodes 2 --journal wal --db app.db || return
+	must "schema" node_sql "$d" node1 app.db "CREATE TABLE k(key TEXT, node TEXT);" || return
+	wait_same_pos "$d" app.db 5 node1 node2 || return
+	local out="$d/writer-node2.out" w round
+	# the first death exactly between a commit and its reply, by fault injection
+	pkill -KILL -f "$FWD_BIN forwarder --listen tcp://$(node_addr "$d" node1):" 2>/dev/null
+	wait_for 5 _fwd_down "$d" node1 || { not_ok "the forwarder is stopped"; return; }
+	bg_start "$d/node1-forwarder.fault.log" "$LITEFS_SIM" exec "$d" node1 -- \
+		env LITEFS_FWD_FAULT=kill-after-commit:100 \
+		sh -c 'exec "$0" forwarder --listen "$LITEFS_FWD_LISTEN"' "$FWD_BIN"
+	wait_for 5 _fwd_listening "$d" || { not_ok "the forwarder with the fault listens"; return; }
+	bg_start "$out" "$LITEFS_SIM" exec "$d" node2 -- env "${FWD_ENV[@]}" \
+		LD_PRELOAD="$FWD_PRELOAD" LITEFS_FWD_TIMEOUT_MS=8000 "$E2E_PY" \
+		"$E2E_ROOT/e2e/fwd/writer.py" node2 6 1
+	w=$BG_PID
+	sleep 1
+	for round in 1 2 3; do
+		pkill -KILL -f "$FWD_BIN forwarder --listen tcp://$(node_addr "$d" node1):" 2>/dev/null
+		wait_for 5 _fwd_down "$d" node1 || { not_ok "the forwarder is killed ($round)"; return; }
+		sleep 0.2
+		bg_start "$d/node1-forwarder.$round.log" "$LITEFS_SIM" exec "$d" node1 -- \
+			sh -c 'exec "$0" forwarder --listen "$LITEFS_FWD_LISTEN"' "$FWD_BIN"
+		wait_for 5 _fwd_listening "$d" || { not_ok "the forwarder comes back ($round)"; return; }
+		sleep 0.8
+	done
+	bg_wait "$w" 30
+	wait_same_pos "$d" app.db 10 node1 node2 || not_ok "the nodes settle on the same transactions"
+	writers_check "$d" node1 "$out"
+	echo "# outcomes: $CHECK"
+	assert_match "writes were acknowledged" "ok=[1-9][0-9]*" "$CHECK"
+	assert_match "every acknowledged write is there exactly once, no failed write is there, no unknown one twice" \
+		"bad_ok=0 bad_unknown=0 bad_failed=0" "$CHECK"
+	assert_match "no write failed for good (each was sent again until answered)" "failed=0" "$CHECK"
+	local repeats
+	repeats=$(cat "$d"/node1-forwarder*.log | grep -c "answered from the record" || true)
+	assert_num "the write whose reply was lost with the forwarder was answered from the record" \
+		"$repeats" ">=" 1
+}
+
 E2E_TESTS=(
 	"test_no_primary_writes_wait_then_fail delete"
 	"test_no_primary_writes_wait_then_fail wal"
 	test_promote_under_writes
+	test_forwarder_killed_no_duplicate
 )
 e2e_main "$@"

@@ -214,8 +214,6 @@ test_no_forwarder_is_busy_and_nothing_sent() {
 	assert_eq "once it is back the same program's write succeeds" "2" "$OUT"
 }
 
-_fwd_down() { ! ss -ltn | grep -qF "$(node_addr "$1" "$2"):${E2E_FWD_PORT_OF[$1]} "; }
-
 E2E_TESTS=(
 	"test_sqlite3_shell_writes_on_a_replica delete"
 	"test_sqlite3_shell_writes_on_a_replica wal"

@@ -56,3 +56,6 @@ sql_on() {
 	shift 3
 	on "$dir" "$node" sqlite3 -batch "$(node_mnt "$dir" "$node")/$db" "$@"
 }
+
+# _fwd_down DIR NODE: NODE's forwarder does not listen.
+_fwd_down() { ! ss -ltn | grep -qF "$(node_addr "$1" "$2"):${E2E_FWD_PORT_OF[$1]} "; }

@@ -6,9 +6,11 @@
 #include <errno.h>
 #include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "config.h"
+#include "fault.h"
 #include "litefs_info.h"
 #include "log.h"
 #include "server.h"
@@ -43,6 +45,10 @@ int fwd_daemon_main(int argc, char **argv)
 	/* A peer that goes away must not kill the process through a write. */
 	signal(SIGPIPE, SIG_IGN);
 
+	if (fwd_fault_init()) {
+		fwd_log_error("LITEFS_FWD_FAULT: unknown fault '%s'", getenv("LITEFS_FWD_FAULT"));
+		return 1;
+	}
 	if (*c.events_url && fwd_litefs_info_url(c.events_url, info_url, sizeof(info_url))) {
 		fwd_log_error("cannot make the /info URL of %s", c.events_url);
 		return 1;

@@ -18,6 +18,7 @@
 #include <strings.h>
 #include <unistd.h>
 
+#include "fault.h"
 #include "log.h"
 #include "reply.h"
 
@@ -919,6 +920,7 @@ static int exec_run_recorded(struct fwd_exec *x, struct fwd_exec_conn *c,
 		return 1;
 	}
 	*wrote = true;
+	fwd_fault_after_commit();
 	if (before) {
 		unsigned dv = 0;
 
@@ -968,8 +970,8 @@ int fwd_exec_run(struct fwd_exec *x, const struct wire_exec *req, size_t max,
 		/* Only a request sent again can have run before (a first one is new). */
 		rc = req->session_flags & WIRE_EXEC_REPEAT ? exec_record_lookup(c, req, out) : 0;
 		if (rc == 1) {
-			fwd_log_debug("request %llu: executed before, answered from the record",
-				      (unsigned long long)id);
+			fwd_log_info("request %llu: executed before, answered from the record",
+				     (unsigned long long)id);
 			rc = 0;
 		} else if (rc == 0) {
 			rc = exec_run_recorded(x, c, req, max, out, &o, executed, wrote);
