@@ -42,6 +42,9 @@ sed 's/^/  /' "$dir/node1-forwarder.log"
 step "The unmodified sqlite3 shell on the REPLICA, with the interposer preloaded"
 on node2 'LD_PRELOAD='"$lib"' sqlite3 "$LITEFS_FWD_MOUNT/app.db" "CREATE TABLE greetings(id INTEGER PRIMARY KEY, text TEXT); INSERT INTO greetings(text) VALUES (\"hello\"), (\"written on the replica\"); INSERT INTO greetings(text) VALUES (\"and one more\") RETURNING id; SELECT * FROM greetings;"'
 
+step "A transaction on the REPLICA: it runs on the primary from its first write, and sees its own rows"
+on node2 'LD_PRELOAD='"$lib"' sqlite3 "$LITEFS_FWD_MOUNT/app.db" "BEGIN; INSERT INTO greetings(text) VALUES (\"in a transaction\"); SELECT count(*) AS rows_seen_inside FROM greetings; COMMIT;"'
+
 step "The rows are on the primary (written there, replicated back by LiteFS)"
 on node1 'sqlite3 "$LITEFS_FWD_MOUNT/app.db" "SELECT * FROM greetings;"'
 on node2 'cat "$LITEFS_FWD_MOUNT/.primary" "$LITEFS_FWD_MOUNT/app.db-pos"'

@@ -16,6 +16,9 @@ test_sqlite3_shell_writes_on_a_replica() {
 	assert_eq "the rows are on the primary" $'1|a\n2|b' "$OUT"
 	wait_same_pos "$d" app.db 5 node1 node2 &&
 		assert_eq "the replica has exactly the primary's transactions" "$(pos "$d" node1 app.db)" "$(pos "$d" node2 app.db)"
+	capture sql_on "$d" node2 fresh.db "CREATE TABLE n(x); INSERT INTO n VALUES (1); SELECT x FROM n;"
+	assert_eq "a database that did not exist: created on the primary, read back at once" "1" "$OUT"
+	assert_eq "... without error" "" "$ERR"
 	capture sql_on "$d" node2 app.db "INSERT INTO t(x) VALUES ('c') RETURNING id, upper(x);"
 	assert_eq "RETURNING rows come back" "3|C" "$OUT"
 	capture sql_on "$d" node2 app.db "INSERT INTO t(x) VALUES ('d'); SELECT changes(), last_insert_rowid(), total_changes();"

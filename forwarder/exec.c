@@ -927,8 +927,14 @@ static int exec_run_recorded(struct fwd_exec *x, struct fwd_exec_conn *c,
 		sqlite3_file_control(c->db, "main", SQLITE_FCNTL_DATA_VERSION, &dv);
 		c->txid = before + 1;
 		c->data_version = dv;
+		rc = wire_buf_append(out, reply.p, reply.len);
+	} else {
+		/* The TXID was unknown before (a database's first transaction has no -pos
+		 * yet): read it now, for the program's read-your-writes wait. The record
+		 * keeps 0 (a repeat then does not wait). */
+		o->res.txid = exec_txid(x, c, true, true);
+		rc = exec_encode_result(o, max, out);
 	}
-	rc = wire_buf_append(out, reply.p, reply.len);
 fail:
 	wire_buf_free(&reply);
 	return rc;
@@ -1145,10 +1151,11 @@ static int exec_session_commit(struct fwd_exec *x, struct fwd_exec_conn *c,
 		return exec_statement(c, req, max, out, o, &rep->executed, &rep->wrote);
 	}
 	rc = exec_statement(c, req, max, out, o, &rep->executed, &rep->wrote);
-	if (rc == 1 && rep->executed && o->res.rc == SQLITE_DONE && sqlite3_get_autocommit(c->db)) {
+	if (rc == 1 && rep->executed && o->res.rc == SQLITE_DONE && sqlite3_get_autocommit(c->db) &&
+	    before) {
 		rep->in_txn = false;
 		rc = wire_buf_append(out, reply.p, reply.len);
-	}
+	}  /* else the caller encodes o, reading the TXID after the commit */
 	wire_buf_free(&reply);
 	return rc;
 }
