@@ -16,6 +16,21 @@ test_sqlite3_shell_writes_on_a_replica() {
 	assert_eq "the rows are on the primary" $'1|a\n2|b' "$OUT"
 	wait_same_pos "$d" app.db 5 node1 node2 &&
 		assert_eq "the replica has exactly the primary's transactions" "$(pos "$d" node1 app.db)" "$(pos "$d" node2 app.db)"
+	local before
+	before=$(pos "$d" node1 app.db)
+	capture on "$d" node2 "$E2E_PY" -c '
+import os, sqlite3, time
+c = sqlite3.connect("file:" + os.environ["LITEFS_FWD_MOUNT"] + "/app.db?mode=ro", uri=True, isolation_level=None)
+t = time.time()
+try:
+    c.execute("INSERT INTO t(x) VALUES (?)", ("ro",))
+    print("written")
+except sqlite3.OperationalError as e:
+    print(e.sqlite_errorcode, e, "fast" if time.time() - t < 1 else "slow")
+'
+	assert_eq "a connection the program opened read-only: SQLite's own refusal, at once, nothing sent" \
+		"8 attempt to write a readonly database fast" "$OUT"
+	assert_eq "... nothing written on the primary" "$before" "$(pos "$d" node1 app.db)"
 	capture sql_on "$d" node2 fresh.db "CREATE TABLE n(x); INSERT INTO n VALUES (1); SELECT x FROM n;"
 	assert_eq "a database that did not exist: created on the primary, read back at once" "1" "$OUT"
 	assert_eq "... without error" "" "$ERR"

@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include "fault.h"
+#include "litefs_errors.h"
 #include "log.h"
 #include "reply.h"
 
@@ -940,17 +941,6 @@ fail:
 	return rc;
 }
 
-/* Whether o is LiteFS refusing a write: the errors SQLite makes of EACCES on the journal
- * (rollback mode) or the WAL (WAL mode), which is how a replica (or a primary being
- * demoted) turns writes away. */
-static bool exec_refused_by_litefs(const struct exec_outcome *o)
-{
-	int prim = o->res.rc & 0xff;
-
-	return (prim == SQLITE_READONLY || prim == SQLITE_IOERR || prim == SQLITE_CANTOPEN) &&
-	       (o->sys_errno == EACCES || o->sys_errno == EPERM || o->sys_errno == EROFS);
-}
-
 int fwd_exec_run(struct fwd_exec *x, const struct wire_exec *req, size_t max,
 		 struct wire_buf *out, bool *executed, bool *wrote, bool *refused)
 {
@@ -1000,7 +990,7 @@ int fwd_exec_run(struct fwd_exec *x, const struct wire_exec *req, size_t max,
 		o.res.txid = exec_txid(x, c, o.res.rc == SQLITE_DONE, *wrote);
 	}
 unlock:
-	*refused = rc == 1 && exec_refused_by_litefs(&o);
+	*refused = rc == 1 && litefs_write_refused(o.res.xrc, o.sys_errno);
 	if (rc == 1 && o.res.rc != SQLITE_DONE)
 		fwd_log_debug("request %llu: %s (extended code %d, system errno %d)%s",
 			      (unsigned long long)id, o.errmsg ? o.errmsg : "", o.res.xrc,

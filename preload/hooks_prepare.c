@@ -161,10 +161,12 @@ static void prep_end(struct fwd_conn *c, int rc, sqlite3_stmt *stmt)
 	if (c->events_overflow && res.kind == CLASSIFY_LOCAL && !real_sqlite.stmt_readonly(stmt))
 		res.kind = CLASSIFY_UNSUPPORTED;
 	/* Only the connection's main database is forwarded to (the forwarder opens each
-	 * database as main): its writes, reads of it (forwarded inside a transaction that has
-	 * written), and transaction control. Writes to other databases run locally, where
+	 * database as main): its writes, unless the program opened it read-only, reads of it
+	 * (forwarded inside a transaction that has written), and transaction control. Writes to other databases run locally, where
 	 * LiteFS refuses them. */
-	if ((res.kind == CLASSIFY_WRITE && !strcmp(res.schema, "main")) ||
+	if ((res.kind == CLASSIFY_WRITE && !strcmp(res.schema, "main") &&
+	     /* opened read-only by the program: it gets SQLite's own refusal */
+	     real_sqlite.db_readonly(c->db, "main") != 1) ||
 	    ((res.kind == CLASSIFY_TXN || (res.kind == CLASSIFY_LOCAL && res.reads_litefs)) &&
 	     prep_is_litefs(&ctx, "main"))) {
 		const char *path = real_sqlite.db_filename(c->db, "main");
