@@ -1371,6 +1371,17 @@ static void test_txid(void **state)
 	wire_buf_free(&b);
 }
 
+/* Prepared statements of db (all of them kept by the forwarder between requests). */
+static int stmt_count(sqlite3 *db)
+{
+	int n = 0;
+
+	assert_non_null(db);
+	for (sqlite3_stmt *st = sqlite3_next_stmt(db, NULL); st; st = sqlite3_next_stmt(db, st))
+		n++;
+	return n;
+}
+
 /* Statements are kept prepared between requests with the same text, and a kept one
  * behaves as a fresh one: parameters left out are NULL, a schema changed by someone else
  * shows, a dropped table fails as at prepare time. */
@@ -1402,6 +1413,8 @@ static void test_statement_cache(void **state)
 	assert_int_equal(m.u.result.cells[1].type, WIRE_NULL);
 	wire_msg_free(&m);
 	assert_int_equal(db_int(path, "SELECT count(*) FROM t WHERE a = 2 AND b IS NULL"), 1);
+	/* one statement kept for the two requests, and the durable record's INSERT */
+	assert_int_equal(stmt_count(fwd_exec_handle(&g_res.exec, "s.db")), 2);
 
 	/* Another connection adds a column: RETURNING * returns three. */
 	db_exec(path, "ALTER TABLE t ADD COLUMN c DEFAULT 'new'");
@@ -1433,6 +1446,8 @@ static void test_statement_cache(void **state)
 		}
 	}
 	assert_int_equal(db_int(path, "SELECT count(*) FROM u"), 80);
+	/* no more kept than the cache holds */
+	assert_int_equal(stmt_count(fwd_exec_handle(&g_res.exec, "s.db")), 16);
 	assert_int_equal(db_int(path, "SELECT sum(n) FROM u"), 2 * (39 * 40 / 2));
 	wire_buf_free(&b);
 }
