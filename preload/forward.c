@@ -173,8 +173,9 @@ int forward_next_row(struct fwd_stmt *s)
 	return SQLITE_DONE;
 }
 
-/* Stores a RESULT on s and its connection; returns what step returns. */
-static int fwd_take_result(struct fwd_stmt *s, struct wire_msg *m, void *reply)
+/* Stores a RESULT on s and its connection; ep is the forwarder that answered. Returns
+ * what step returns. */
+static int fwd_take_result(struct fwd_stmt *s, struct wire_msg *m, void *reply, const char *ep)
 {
 	struct wire_result *r = &m->u.result;
 	struct fwd_conn *c = s->conn;
@@ -193,11 +194,8 @@ static int fwd_take_result(struct fwd_stmt *s, struct wire_msg *m, void *reply)
 	if (r->flags & WIRE_RESULT_ROWID)
 		real_sqlite.set_last_insert_rowid(c->db, r->last_insert_rowid);
 	if (r->txid) {
-		struct role_view v;
-
-		role_get(&v, false);
 		snprintf(c->ryw_file, sizeof(c->ryw_file), "%s", s->file);
-		snprintf(c->ryw_primary, sizeof(c->ryw_primary), "%s", v.primary);
+		snprintf(c->ryw_primary, sizeof(c->ryw_primary), "%s", ep);
 		c->ryw_txid = r->txid;
 	}
 	pthread_mutex_unlock(&c->mu);
@@ -364,7 +362,7 @@ int forward_step(struct fwd_stmt *s, const char *endpoint, struct forward_ctx *f
 				fc->answered = true;
 				fc->in_txn = (r->flags & WIRE_RESULT_IN_TXN) != 0;
 				fc->not_begun = (r->flags & WIRE_RESULT_NOT_BEGUN) != 0;
-				result = fwd_take_result(s, &m, reply);
+				result = fwd_take_result(s, &m, reply, ep);
 				wire_msg_free(&m);
 				wire_buf_free(&buf);
 				return result;
@@ -577,7 +575,7 @@ void forward_ryw_wait(struct fwd_conn *c)
 		/* After a failover TXIDs start over from what the new primary had: a TXID of
 		 * the old one may never come. The wait ends with the primary that wrote. */
 		role_get(&v, false);
-		if (!v.replica || strcmp(v.primary, c->ryw_primary)) {
+		if (!v.replica || strcmp(v.endpoint, c->ryw_primary)) {
 			log_info("%s: the primary changed; not waiting for TXID %llu of %s",
 				 c->ryw_file, (unsigned long long)c->ryw_txid, c->ryw_primary);
 			break;

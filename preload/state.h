@@ -47,7 +47,8 @@ struct fwd_conn {
 	/* read-your-writes: the TXID this connection must see locally before its next read */
 	char ryw_file[256];
 	uint64_t ryw_txid;
-	char ryw_primary[256];  /* the primary that wrote it: a TXID of another means nothing */
+	char ryw_primary[512];  /* the endpoint of the primary that wrote it: a TXID of
+				 * another primary means nothing */
 	/* The program's transaction (see txn.c). While it only reads it is SQLite's, here;
 	 * from its first write on it is a session on the primary, and the local connection
 	 * is back in autocommit mode. */
