@@ -444,13 +444,16 @@ int forward_step(struct fwd_stmt *s, const char *endpoint, struct forward_ctx *f
 	return fwd_fail(s, SQLITE_BUSY, "litefs-fwd: no primary reachable; nothing was sent");
 }
 
-int forward_describe(struct fwd_conn *c, const char *endpoint, const char *sql, size_t len,
-		     struct wire_msg *m, void **reply)
+/* Sends sql[0..len) with flags in c's session to endpoint, once, and waits up to
+ * timeout_ms for the answer: *reply (freed by the caller) of *rlen bytes. *id gets the
+ * request's id. Returns 0 or a negative errno (*reply NULL). */
+static int fwd_session_exchange(struct fwd_conn *c, const char *endpoint, const char *sql,
+				size_t len, uint32_t flags, int timeout_ms, uint64_t *id,
+				void **reply, size_t *rlen)
 {
 	struct wire_exec req = {0};
 	struct wire_buf buf = {0};
 	struct transport *t = fwd_transport_for(endpoint);
-	size_t rlen = 0;
 	int sent = 0, rc;
 
 	*reply = NULL;
@@ -459,18 +462,30 @@ int forward_describe(struct fwd_conn *c, const char *endpoint, const char *sql, 
 	req.sql.p = sql;
 	req.sql.n = (uint32_t)len;
 	req.session_id = c->session_id;
-	req.session_flags = WIRE_SESSION_DESCRIBE;
+	req.session_flags = flags;
 	req.txn_timeout_ms = (uint32_t)fwd_config.txn_timeout_ms;
 	if (!t)
 		return -ENOMEM;
 	rc = fwd_encode(&req, &buf);
+	*id = req.request_id;
 	if (!rc)
-		rc = transport_request(t, buf.p, buf.len, reply, &rlen, fwd_config.timeout_ms,
+		rc = transport_request(t, buf.p, buf.len, reply, rlen, timeout_ms,
 				       fwd_config.max_message, &sent);
 	wire_buf_free(&buf);
+	return rc;
+}
+
+int forward_describe(struct fwd_conn *c, const char *endpoint, const char *sql, size_t len,
+		     struct wire_msg *m, void **reply)
+{
+	size_t rlen = 0;
+	uint64_t id = 0;
+	int rc = fwd_session_exchange(c, endpoint, sql, len, WIRE_SESSION_DESCRIBE,
+				      fwd_config.timeout_ms, &id, reply, &rlen);
+
 	if (!rc)
 		rc = wire_decode(*reply, rlen, fwd_config.max_message, m);
-	if (!rc && (m->type != WIRE_DESCRIPTION || m->u.description.request_id != req.request_id)) {
+	if (!rc && (m->type != WIRE_DESCRIPTION || m->u.description.request_id != id)) {
 		wire_msg_free(m);
 		rc = -EPROTO;
 	}
@@ -484,28 +499,15 @@ int forward_describe(struct fwd_conn *c, const char *endpoint, const char *sql, 
 void forward_session_abandon(struct fwd_conn *c, const char *endpoint)
 {
 	static const char rollback[] = "ROLLBACK";
-	struct wire_exec req = {0};
-	struct wire_buf buf = {0};
-	struct transport *t = fwd_transport_for(endpoint);
 	void *reply = NULL;
 	size_t rlen = 0;
-	int sent = 0;
+	uint64_t id = 0;
 
-	req.db.p = c->session_file;
-	req.db.n = (uint32_t)strlen(c->session_file);
-	req.sql.p = rollback;
-	req.sql.n = sizeof(rollback) - 1;
-	req.session_id = c->session_id;
-	req.txn_timeout_ms = (uint32_t)fwd_config.txn_timeout_ms;
-	if (!t || fwd_encode(&req, &buf))
-		goto out;
-	if (transport_request(t, buf.p, buf.len, &reply, &rlen, FWD_ABANDON_TIMEOUT_MS,
-			      fwd_config.max_message, &sent))
+	if (fwd_session_exchange(c, endpoint, rollback, sizeof(rollback) - 1, 0,
+				 FWD_ABANDON_TIMEOUT_MS, &id, &reply, &rlen))
 		log_info("%s: the open transaction could not be rolled back on the primary; it "
 			 "will be when it times out", c->session_file);
 	free(reply);
-out:
-	wire_buf_free(&buf);
 }
 
 /* The -pos descriptor of each database, kept open: LiteFS serves every open as a round trip. */
