@@ -97,6 +97,17 @@ struct prep_ctx {
 	bool litefs_only;
 };
 
+/* True when the program asked for db's main database read-only (URI mode=ro): its writes
+ * get SQLite's own refusal, as without the interposer. sqlite3_db_readonly() cannot tell
+ * this from a replica's file that SQLite fell back to opening read-only because LiteFS
+ * refused a writable open; those writes are forwarded. */
+static bool prep_opened_readonly(sqlite3 *db)
+{
+	const char *mode = real_sqlite.uri_parameter(real_sqlite.db_filename(db, "main"), "mode");
+
+	return mode && !strcmp(mode, "ro");
+}
+
 /* Whether schema of the connection is a file directly inside the LiteFS mount. */
 static bool prep_is_litefs(void *arg, const char *schema)
 {
@@ -165,8 +176,7 @@ static void prep_end(struct fwd_conn *c, int rc, sqlite3_stmt *stmt)
 	 * (forwarded inside a transaction that has written), and transaction control. Writes to other databases run locally, where
 	 * LiteFS refuses them. */
 	if ((res.kind == CLASSIFY_WRITE && !strcmp(res.schema, "main") &&
-	     /* opened read-only by the program: it gets SQLite's own refusal */
-	     real_sqlite.db_readonly(c->db, "main") != 1) ||
+	     !prep_opened_readonly(c->db)) ||
 	    ((res.kind == CLASSIFY_TXN || (res.kind == CLASSIFY_LOCAL && res.reads_litefs)) &&
 	     prep_is_litefs(&ctx, "main"))) {
 		const char *path = real_sqlite.db_filename(c->db, "main");

@@ -10,7 +10,6 @@
 #include "config.h"
 #include "forward.h"
 #include "guard.h"
-#include "litefs_errors.h"
 #include "real.h"
 #include "role.h"
 #include "state.h"
@@ -79,11 +78,16 @@ static int64_t step_now_ms(void)
 	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-/* Whether LiteFS refused the write s just attempted here (see litefs_errors.h). */
+/* Whether LiteFS refused the write s just attempted here: the errors SQLite gives when
+ * LiteFS denies the journal (rollback mode) or the WAL (WAL mode) of a replica. Unlike the
+ * forwarder's litefs_write_refused() no errno is required: a replica's file that SQLite
+ * fell back to opening read-only fails with SQLITE_READONLY and no system call behind it.
+ * s is a forwarded write, so the program did not ask for read-only (prep_opened_readonly). */
 static bool step_refused_by_litefs(struct fwd_stmt *s)
 {
-	return litefs_write_refused(real_sqlite.extended_errcode(s->conn->db),
-				    real_sqlite.system_errno(s->conn->db));
+	int xrc = real_sqlite.extended_errcode(s->conn->db);
+
+	return (xrc & 0xff) == SQLITE_READONLY || xrc == SQLITE_IOERR_WRITE;
 }
 
 /* s on a node that names no primary: run here. When it is a write in autocommit mode that

@@ -49,7 +49,7 @@ static const struct real_entry real_entries[] = {
 	E(exec, sqlite3_exec), E(close, sqlite3_close), E(close_v2, sqlite3_close_v2),
 	E(db_handle, sqlite3_db_handle), E(sql, sqlite3_sql),
 	E(stmt_isexplain, sqlite3_stmt_isexplain), E(stmt_readonly, sqlite3_stmt_readonly),
-	E(system_errno, sqlite3_system_errno), E(db_readonly, sqlite3_db_readonly),
+	E(uri_parameter, sqlite3_uri_parameter),
 	E(db_filename, sqlite3_db_filename), E(open_v2, sqlite3_open_v2),
 	E(errstr, sqlite3_errstr), E(malloc64, sqlite3_malloc64), E(free, sqlite3_free),
 	E(mprintf, sqlite3_mprintf), E(value_type, sqlite3_value_type),

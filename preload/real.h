@@ -77,8 +77,7 @@ struct real_api {
 	const char *(*sql)(sqlite3_stmt *);
 	int (*stmt_isexplain)(sqlite3_stmt *);
 	int (*stmt_readonly)(sqlite3_stmt *);  /* interposed */
-	int (*system_errno)(sqlite3 *);
-	int (*db_readonly)(sqlite3 *, const char *);
+	const char *(*uri_parameter)(sqlite3_filename, const char *);
 	const char *(*db_filename)(sqlite3 *, const char *);
 	int (*open_v2)(const char *, sqlite3 **, int, const char *);
 	const char *(*errstr)(int);
