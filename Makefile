@@ -37,7 +37,7 @@ COMMON_OBJS  := $(patsubst %.c,$(BUILD)/obj/%.o,$(wildcard common/*.c))
 
 # --- the interposer: build/liblitefs_fwd.so -------------------------------------------------
 PRELOAD_OBJS := $(patsubst %.c,$(BUILD)/obj/%.o,$(wildcard preload/*.c))
-PRELOAD_LIBS := -ldl -lpthread
+PRELOAD_LIBS := -ljansson -ldl -lpthread
 
 # --- the forwarder and the litefs-fwd command: build/litefs-fwd ------------------------------
 FORWARDER_OBJS := $(patsubst %.c,$(BUILD)/obj/%.o,$(wildcard forwarder/*.c))

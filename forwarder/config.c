@@ -53,6 +53,15 @@ const char fwd_config_usage[] =
 	"                        same transaction, so that a request asked again after\n"
 	"                        a lost answer or a failover is never run twice\n"
 	"                        (LITEFS_FWD_REQUEST_RECORD, default on)\n"
+	"  --hostname NAME       this node's name, as LiteFS writes it in .primary on the\n"
+	"                        replicas (LITEFS_FWD_HOSTNAME, default the host name)\n"
+	"  --advertise URL       the endpoint replicas send to, recorded in the tracking\n"
+	"                        table while this node is the primary (LITEFS_FWD_ADVERTISE,\n"
+	"                        default --listen, its wildcard address replaced by NAME)\n"
+	"  --table NAME          the tracking table written in each database while this\n"
+	"                        node is the primary: hostname, endpoint and term, so that\n"
+	"                        replicas find the primary's forwarder; empty: none\n"
+	"                        (LITEFS_FWD_TABLE, default " FWD_DEFAULT_TABLE ")\n"
 	"  --log-level LEVEL     error, warn, info or debug (default info)\n"
 	"  -h, --help            show this help\n";
 
@@ -137,6 +146,31 @@ static int config_set_option(struct fwd_config *c, int opt, const char *val, con
 		}
 		c->request_record = !strcmp(val, "on");
 		return 0;
+	case 'n':
+		if (!*val || strlen(val) > 253 || strpbrk(val, " /\t\n")) {
+			snprintf(err, errlen, "%s wants a hostname, not '%s'", what, val);
+			return -EINVAL;
+		}
+		c->hostname = val;
+		return 0;
+	case 'a':
+		if (strncmp(val, "tcp://", 6) && strncmp(val, "ipc://", 6)) {
+			snprintf(err, errlen, "%s wants tcp://HOST:PORT or ipc://PATH, not '%s'",
+				 what, val);
+			return -EINVAL;
+		}
+		c->advertise = val;
+		return 0;
+	case 'T':
+		for (size_t i = 0; val[i]; i++)
+			if (!(val[i] == '_' || (val[i] >= 'a' && val[i] <= 'z') ||
+			      (val[i] >= 'A' && val[i] <= 'Z') || (i && val[i] >= '0' && val[i] <= '9')) ||
+			    i >= 63) {
+				snprintf(err, errlen, "%s wants a plain SQL name, not '%s'", what, val);
+				return -EINVAL;
+			}
+		c->table = val;
+		return 0;
 	case 'g':
 		if (fwd_log_parse_level(val, &level)) {
 			snprintf(err, errlen, "%s wants error, warn, info or debug, not '%s'", what,
@@ -161,6 +195,9 @@ int fwd_config_parse(struct fwd_config *c, int argc, char **argv, char *err, siz
 		{ "role-ttl", required_argument, NULL, 't' },
 		{ "events-url", required_argument, NULL, 'e' },
 		{ "request-record", required_argument, NULL, 'r' },
+		{ "hostname", required_argument, NULL, 'n' },
+		{ "advertise", required_argument, NULL, 'a' },
+		{ "table", required_argument, NULL, 'T' },
 		{ "log-level", required_argument, NULL, 'g' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
@@ -177,6 +214,9 @@ int fwd_config_parse(struct fwd_config *c, int argc, char **argv, char *err, siz
 		{ 't', "LITEFS_FWD_CACHE_TTL_MS" },
 		{ 'e', "LITEFS_FWD_EVENTS_URL" },
 		{ 'r', "LITEFS_FWD_REQUEST_RECORD" },
+		{ 'n', "LITEFS_FWD_HOSTNAME" },
+		{ 'a', "LITEFS_FWD_ADVERTISE" },
+		{ 'T', "LITEFS_FWD_TABLE" },
 	};
 	char what[64];
 	int opt, rc;
@@ -189,14 +229,15 @@ int fwd_config_parse(struct fwd_config *c, int argc, char **argv, char *err, siz
 	c->role_ttl_ms = FWD_DEFAULT_ROLE_TTL_MS;
 	c->events_url = FWD_DEFAULT_EVENTS_URL;
 	c->request_record = true;
+	c->table = FWD_DEFAULT_TABLE;
 	c->log_level = FWD_LOG_INFO;
 	err[0] = '\0';
 
 	for (size_t i = 0; i < sizeof(envs) / sizeof(envs[0]); i++) {
 		const char *v = getenv(envs[i].name);
 
-		/* empty means unset, except for the events URL, where it turns asking off */
-		if (!v || (!*v && envs[i].opt != 'e'))
+		/* empty means unset, except for the events URL and the table: it turns them off */
+		if (!v || (!*v && envs[i].opt != 'e' && envs[i].opt != 'T'))
 			continue;
 		rc = config_set_option(c, envs[i].opt, v, envs[i].name, err, errlen);
 		if (rc)

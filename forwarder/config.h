@@ -14,6 +14,7 @@
 #define FWD_MAX_WORKERS 256
 #define FWD_DEFAULT_ROLE_TTL_MS 5000
 #define FWD_DEFAULT_EVENTS_URL "http://localhost:20202/events"
+#define FWD_DEFAULT_TABLE "_litefs_fwd_primary"
 #define FWD_MAX_ROLE_TTL_MS 3600000
 /* Bounds of --max-message: NN_RCVMAXSIZE is an int, and a cap below a few KiB would refuse
  * ordinary statements. */
@@ -28,6 +29,9 @@ struct fwd_config {
 	int role_ttl_ms;      /* 0..FWD_MAX_ROLE_TTL_MS */
 	const char *events_url; /* LiteFS's event stream; "" for none */
 	bool request_record;  /* keep the durable record of executed requests */
+	const char *hostname; /* this node's name in .primary; NULL: gethostname() */
+	const char *advertise; /* the endpoint replicas reach; NULL: derived from listen */
+	const char *table;    /* the tracking table; "" for none */
 	enum fwd_log_level log_level;
 	bool help;            /* --help was given: print fwd_config_usage and exit 0 */
 };
@@ -37,7 +41,8 @@ extern const char fwd_config_usage[];
 
 /* Fills c from argv[0..argc) (argv[0] is the command name, "forwarder"), falling back to
  * LITEFS_FWD_LISTEN, LITEFS_FWD_MOUNT, LITEFS_FWD_WORKERS, LITEFS_FWD_MAX_MESSAGE,
- * LITEFS_FWD_CACHE_TTL_MS, LITEFS_FWD_EVENTS_URL and then to the defaults. Returns 0, or -EINVAL with a one-line reason in err (which names
+ * LITEFS_FWD_CACHE_TTL_MS, LITEFS_FWD_EVENTS_URL, LITEFS_FWD_REQUEST_RECORD,
+ * LITEFS_FWD_HOSTNAME, LITEFS_FWD_ADVERTISE, LITEFS_FWD_TABLE and then to the defaults. Returns 0, or -EINVAL with a one-line reason in err (which names
  * the option or variable at fault). Uses getopt_long(), so it is not thread-safe. */
 int fwd_config_parse(struct fwd_config *c, int argc, char **argv, char *err, size_t errlen);
 

@@ -8,18 +8,44 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "config.h"
 #include "fault.h"
 #include "litefs_info.h"
 #include "log.h"
 #include "server.h"
+#include "tracking.h"
+
+/* How often the tracking thread looks at the role and the mount. */
+#define DAEMON_TRACKING_INTERVAL_MS 500
+
+/* The endpoint replicas reach: listen, with a wildcard host replaced by hostname. Returns
+ * 0 or -ENAMETOOLONG. */
+static int daemon_advertised(const char *listen, const char *hostname, char *out, size_t size)
+{
+	static const char *const wild[] = { "tcp://0.0.0.0:", "tcp://*:", "tcp://[::]:" };
+	size_t i;
+
+	for (i = 0; i < sizeof(wild) / sizeof(wild[0]); i++)
+		if (!strncmp(listen, wild[i], strlen(wild[i]))) {
+			if ((size_t)snprintf(out, size, "tcp://%s:%s", hostname,
+					     listen + strlen(wild[i])) >= size)
+				return -ENAMETOOLONG;
+			return 0;
+		}
+	if ((size_t)snprintf(out, size, "%s", listen) >= size)
+		return -ENAMETOOLONG;
+	return 0;
+}
 
 int fwd_daemon_main(int argc, char **argv)
 {
 	struct fwd_server_opts opts;
 	struct fwd_server *server;
+	struct fwd_tracking *tracking = NULL;
 	struct fwd_config c;
+	char hostname[256], advertised[600];
 	sigset_t set;
 	char err[512], info_url[600] = "";
 	int rc, sig;
@@ -69,6 +95,32 @@ int fwd_daemon_main(int argc, char **argv)
 	}
 	fwd_log_info("serving %s for the databases in %s, %d workers, messages up to %zu bytes",
 		     c.listen, c.mount, c.workers, c.max_message);
+	if (c.hostname)
+		snprintf(hostname, sizeof(hostname), "%s", c.hostname);
+	else if (gethostname(hostname, sizeof(hostname) - 1))
+		snprintf(hostname, sizeof(hostname), "localhost");
+	hostname[sizeof(hostname) - 1] = '\0';
+	if (*c.table) {
+		struct fwd_tracking_opts to = {
+			.mount = c.mount,
+			.table = c.table,
+			.hostname = hostname,
+			.endpoint = advertised,
+			.info_url = info_url,
+			.interval_ms = DAEMON_TRACKING_INTERVAL_MS,
+		};
+
+		if (c.advertise)
+			snprintf(advertised, sizeof(advertised), "%s", c.advertise);
+		else if (daemon_advertised(c.listen, hostname, advertised, sizeof(advertised)))
+			advertised[0] = '\0';
+		rc = advertised[0] ? fwd_tracking_start(&to, &tracking) : -ENAMETOOLONG;
+		if (rc)
+			fwd_log_warn("no tracking table: %s", strerror(-rc));
+		else
+			fwd_log_info("while primary, recording %s at %s in table %s", hostname,
+				     advertised, c.table);
+	}
 
 	do
 		rc = sigwait(&set, &sig);
@@ -78,6 +130,7 @@ int fwd_daemon_main(int argc, char **argv)
 	else
 		fwd_log_info("%s: answering the requests in flight, then stopping",
 			     sig == SIGTERM ? "SIGTERM" : "SIGINT");
+	fwd_tracking_stop(tracking);
 	fwd_server_stop(server);
 	fwd_log_info("stopped");
 	return 0;

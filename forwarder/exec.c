@@ -804,7 +804,9 @@ static int exec_fixed(struct fwd_exec_conn *c, const char *sql, const sqlite3_in
 }
 
 /* Answers req from the record of c's database when it was executed before. Returns 1 (the
- * recorded reply appended to out), 0 (not recorded), or -ENOMEM. */
+ * recorded reply appended to out), 0 (not recorded: no such row, or no table yet),
+ * -ENOMEM, or -EAGAIN when the record cannot be read now (a lock, or the recovery of a
+ * WAL left by a forwarder that died): the request must not run then, since it may have. */
 static int exec_record_lookup(struct fwd_exec_conn *c, const struct wire_exec *req,
 			      struct wire_buf *out)
 {
@@ -816,7 +818,15 @@ static int exec_record_lookup(struct fwd_exec_conn *c, const struct wire_exec *r
 	if (rc == SQLITE_ROW && out->len > start)
 		return 1;
 	out->len = start;
-	return rc == SQLITE_NOMEM ? -ENOMEM : 0;
+	if (rc == SQLITE_DONE || rc == SQLITE_ROW)
+		return 0;
+	if (rc == SQLITE_NOMEM)
+		return -ENOMEM;
+	if (rc == SQLITE_ERROR && strstr(sqlite3_errmsg(c->db), "no such table"))
+		return 0;
+	fwd_log_info("%s: the record of request %llu cannot be read now: %s", c->name,
+		     (unsigned long long)req->request_id, sqlite3_errmsg(c->db));
+	return -EAGAIN;
 }
 
 /* The TXID of c's database, with its write lock held (nothing commits meanwhile): the
@@ -971,6 +981,10 @@ int fwd_exec_run(struct fwd_exec *x, const struct wire_exec *req, size_t max,
 			rc = 0;
 		} else if (rc == 0) {
 			rc = exec_run_recorded(x, c, req, max, out, &o, executed, wrote);
+		} else if (rc == -EAGAIN) {
+			rc = fwd_reply_error(out, max, id, EAGAIN,
+					     "the record of executed requests cannot be read now; "
+					     "nothing was executed");
 		}
 		goto unlock;
 	}

@@ -40,7 +40,8 @@ void fwd_exec_close(struct fwd_exec *x);
  *     row it returned. A prepare or open error is a RESULT too, with *executed false.
  *   ERROR: refused, nothing executed (more than one statement, a parameter that cannot be
  *     bound, an empty statement, a statement that left a transaction open, which is rolled
- *     back).
+ *     back); EAGAIN for a request sent again whose record of execution cannot be read now
+ *     (it may have run: the client asks again, the same request).
  * The connection is in autocommit mode again on return, with its last_insert_rowid as
  * the statement left it (or as it was before, when the statement set none). *wrote is set
  * when the statement committed pages of a database file (it succeeded, or failed a
@@ -83,7 +84,8 @@ int fwd_exec_describe(struct fwd_exec_conn *c, const struct wire_exec *req, size
 
 /* Answers req from the durable record of its database when it was executed before (by
  * this forwarder, or by another primary before a failover). Returns 1 (the recorded reply
- * appended to out), 0 (not recorded, or no record kept), or a negative errno. */
+ * appended to out), 0 (not recorded, or no record kept), -EAGAIN when the record cannot
+ * be read now (the request must not run: it may have), or another negative errno. */
 int fwd_exec_lookup(struct fwd_exec *x, const struct wire_exec *req, struct wire_buf *out);
 
 /* Closes a session's connection (rolling back its transaction). NULL is fine. */

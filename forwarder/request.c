@@ -163,9 +163,16 @@ static int request_run_session(const struct fwd_request_ctx *c, const struct wir
 	} else {
 		rc = fwd_session_acquire(c->sessions, req->session_id, &s);
 		/* A COMMIT asked again whose session is gone here: it may have committed. */
-		if (rc && (req->session_flags & WIRE_EXEC_REPEAT) &&
-		    fwd_exec_lookup(c->exec, req, out) == 1)
-			return 0;
+		if (rc && (req->session_flags & WIRE_EXEC_REPEAT)) {
+			int found = fwd_exec_lookup(c->exec, req, out);
+
+			if (found == 1)
+				return 0;
+			if (found == -EAGAIN)
+				return fwd_reply_error(out, c->max_message, id, EAGAIN,
+						       "the record of executed requests cannot "
+						       "be read now; nothing was executed");
+		}
 		if (rc == -ETIMEDOUT)
 			return fwd_reply_result(out, c->max_message, id, SQLITE_ABORT_ROLLBACK, 0,
 						"litefs-fwd: the transaction was rolled back on the "

@@ -31,11 +31,27 @@ static int config_int(const char *name, int def, int min, int max)
 	return (int)n;
 }
 
+/* Whether s is "" or a name that needs no quoting in SQL: [A-Za-z_][A-Za-z0-9_]*, shorter
+ * than max. */
+static bool config_identifier(const char *s, size_t max)
+{
+	size_t i;
+
+	for (i = 0; s[i]; i++)
+		if (!(s[i] == '_' || (s[i] >= 'a' && s[i] <= 'z') || (s[i] >= 'A' && s[i] <= 'Z') ||
+		      (i > 0 && s[i] >= '0' && s[i] <= '9')))
+			return false;
+	return i < max;
+}
+
 static void config_load_once(void)
 {
 	const char *mount = getenv("LITEFS_FWD_MOUNT");
 	const char *ep = getenv("LITEFS_FWD_ENDPOINT");
 	const char *eps = getenv("LITEFS_FWD_ENDPOINTS");
+	const char *pf = getenv("LITEFS_FWD_PRIMARY_FILE");
+	const char *url = getenv("LITEFS_FWD_EVENTS_URL");
+	const char *table = getenv("LITEFS_FWD_TABLE");
 	struct stat st;
 
 	log_init();
@@ -44,6 +60,23 @@ static void config_load_once(void)
 	if (!realpath(mount, fwd_config.mount))
 		snprintf(fwd_config.mount, sizeof(fwd_config.mount), "%s", mount);
 	fwd_config.litefs = stat(fwd_config.mount, &st) == 0 && S_ISDIR(st.st_mode);
+	if (pf && *pf)
+		snprintf(fwd_config.primary_file, sizeof(fwd_config.primary_file), "%s", pf);
+	else
+		snprintf(fwd_config.primary_file, sizeof(fwd_config.primary_file), "%s/.primary",
+			 fwd_config.mount);
+	/* set but empty: the stream is off */
+	snprintf(fwd_config.events_url, sizeof(fwd_config.events_url), "%s",
+		 url ? url : "http://localhost:20202/events");
+	if (!table)
+		table = "_litefs_fwd_primary";
+	if (config_identifier(table, sizeof(fwd_config.table)))
+		snprintf(fwd_config.table, sizeof(fwd_config.table), "%s", table);
+	else {
+		log_warn("ignoring LITEFS_FWD_TABLE=%s (expected a plain SQL name)", table);
+		snprintf(fwd_config.table, sizeof(fwd_config.table), "_litefs_fwd_primary");
+	}
+	fwd_config.poll_ms = config_int("LITEFS_FWD_POLL_MS", 30000, 0, 86400000);
 	fwd_config.cache_ttl_ms = config_int("LITEFS_FWD_CACHE_TTL_MS", 5000, 0, 3600000);
 	fwd_config.timeout_ms = config_int("LITEFS_FWD_TIMEOUT_MS", 15000, 1, 3600000);
 	fwd_config.ryw_timeout_ms = config_int("LITEFS_FWD_RYW_TIMEOUT_MS", 5000, 0, 3600000);
@@ -65,11 +98,10 @@ void config_load(void)
 	pthread_once(&config_once, config_load_once);
 }
 
-int config_endpoint_for(const char *host, char *buf, size_t len)
+int config_endpoint_mapped(const char *host, char *buf, size_t len)
 {
 	size_t hl = strlen(host);
-	const char *p, *tmpl;
-	size_t o = 0;
+	const char *p;
 
 	for (p = fwd_config.endpoints; p && *p;) {
 		const char *end = strchr(p, ',');
@@ -86,6 +118,14 @@ int config_endpoint_for(const char *host, char *buf, size_t len)
 		if (*p == ',')
 			p++;
 	}
+	return -ENOENT;
+}
+
+int config_endpoint_template(const char *host, char *buf, size_t len)
+{
+	size_t hl = strlen(host), o = 0;
+	const char *tmpl;
+
 	for (tmpl = fwd_config.endpoint; *tmpl;) {
 		if (!strncmp(tmpl, "{primary}", 9)) {
 			if (o + hl >= len)

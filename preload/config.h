@@ -9,6 +9,12 @@
 struct fwd_config {
 	char mount[PATH_MAX];       /* LITEFS_FWD_MOUNT, default /litefs, resolved */
 	bool litefs;                /* the mount is a directory: LiteFS is present */
+	char primary_file[PATH_MAX + 16]; /* LITEFS_FWD_PRIMARY_FILE, default <mount>/.primary */
+	char events_url[512];       /* LITEFS_FWD_EVENTS_URL, default
+	                             * http://localhost:20202/events; "" when off */
+	char table[64];             /* LITEFS_FWD_TABLE, default _litefs_fwd_primary; "" when
+	                             * the tracking table is not read */
+	int poll_ms;                /* LITEFS_FWD_POLL_MS, default 30000; 0: no polling */
 	int cache_ttl_ms;           /* LITEFS_FWD_CACHE_TTL_MS, default 5000 */
 	int timeout_ms;             /* LITEFS_FWD_TIMEOUT_MS, default 15000 */
 	int ryw_timeout_ms;         /* LITEFS_FWD_RYW_TIMEOUT_MS, default 5000 */
@@ -26,8 +32,11 @@ extern struct fwd_config fwd_config;
 /* Reads the environment into fwd_config (once; thread-safe). */
 void config_load(void);
 
-/* The forwarder endpoint of the primary called host: its entry in LITEFS_FWD_ENDPOINTS,
- * else the template with {primary} replaced. Returns 0, or -ENAMETOOLONG. */
-int config_endpoint_for(const char *host, char *buf, size_t len);
+/* The forwarder endpoint of the primary called host in LITEFS_FWD_ENDPOINTS. Returns 0,
+ * -ENOENT when host has no entry there, or -ENAMETOOLONG. */
+int config_endpoint_mapped(const char *host, char *buf, size_t len);
+
+/* LITEFS_FWD_ENDPOINT with {primary} replaced by host. Returns 0, or -ENAMETOOLONG. */
+int config_endpoint_template(const char *host, char *buf, size_t len);
 
 #endif

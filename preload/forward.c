@@ -13,10 +13,12 @@
 #include <unistd.h>
 
 #include "config.h"
+#include "events_follow.h"
 #include "forward.h"
 #include "log.h"
 #include "real.h"
 #include "role.h"
+#include "tracking.h"
 #include "transport.h"
 
 atomic_int forward_nfake;
@@ -274,6 +276,7 @@ int forward_step(struct fwd_stmt *s, const char *endpoint, struct forward_ctx *f
 
 	if (!fc)
 		fc = &none;
+	events_follow_start();
 	fc->in_txn = fc->not_begun = fc->answered = false;
 	if (s->bind_failed)
 		return fwd_fail(s, SQLITE_NOMEM, "litefs-fwd: out of memory recording a binding");
@@ -377,7 +380,8 @@ int forward_step(struct fwd_stmt *s, const char *endpoint, struct forward_ctx *f
 				wire_msg_free(&m);
 				free(reply);
 				role_get(&v, true);
-				if (named[0] && !config_endpoint_for(named, ep, sizeof(ep))) {
+				tracking_resolve(&v, s->file);
+				if (named[0] && !role_endpoint_for(named, ep, sizeof(ep))) {
 					/* that forwarder knows the primary, perhaps before this node */
 					no_primary_since = 0;
 				} else if (!v.replica) {
@@ -400,14 +404,17 @@ int forward_step(struct fwd_stmt *s, const char *endpoint, struct forward_ctx *f
 				usleep(20000);
 				continue;
 			}
-			if (m.type == WIRE_ERROR && m.u.error.code == ESHUTDOWN) {
-				/* that forwarder is stopping and ran nothing: ask again (it may
-				 * be back, or another node may have become the primary) */
+			if (m.type == WIRE_ERROR &&
+			    (m.u.error.code == ESHUTDOWN || m.u.error.code == EAGAIN)) {
+				/* That forwarder is stopping, or cannot read its record of
+				 * requests yet, and ran nothing: ask again, the same request (it
+				 * may be back, or another node may have become the primary). */
 				struct role_view v;
 
 				wire_msg_free(&m);
 				free(reply);
 				role_get(&v, true);
+				tracking_resolve(&v, s->file);
 				if (v.replica)
 					snprintf(ep, sizeof(ep), "%s", v.endpoint);
 				usleep(50000);
@@ -432,6 +439,7 @@ int forward_step(struct fwd_stmt *s, const char *endpoint, struct forward_ctx *f
 			struct role_view v;
 
 			role_get(&v, true);
+			tracking_resolve(&v, s->file);
 			if (v.replica)
 				snprintf(ep, sizeof(ep), "%s", v.endpoint);
 		}
@@ -559,7 +567,7 @@ uint64_t forward_local_txid(const char *file)
 void forward_ryw_wait(struct fwd_conn *c)
 {
 	int64_t deadline;
-	int saved = errno;
+	int saved = errno, rc;
 
 	if (!c->ryw_txid)
 		return;
@@ -587,7 +595,10 @@ void forward_ryw_wait(struct fwd_conn *c)
 				 (unsigned long long)c->ryw_txid, fwd_config.ryw_timeout_ms);
 			break;
 		}
-		usleep(200);
+		/* the event stream's tx events wake the wait; without one, -pos is polled */
+		rc = events_wait_tx(c->ryw_file, c->ryw_txid, 50);
+		if (rc == -ENOTCONN || rc == 0)
+			usleep(rc == 0 ? 50 : 200);
 	}
 	c->ryw_txid = 0;
 	errno = saved;

@@ -8,11 +8,13 @@
 #include <unistd.h>
 
 #include "config.h"
+#include "events_follow.h"
 #include "forward.h"
 #include "guard.h"
 #include "real.h"
 #include "role.h"
 #include "state.h"
+#include "tracking.h"
 #include "txn.h"
 
 static struct fwd_stmt *step_lookup(sqlite3_stmt *stmt)
@@ -105,6 +107,7 @@ static int step_here(struct fwd_stmt *s, sqlite3_stmt *stmt)
 	if (s->kind != FK_WRITE || !autocommit)
 		return rc;
 	while (rc != SQLITE_DONE && rc != SQLITE_ROW && step_refused_by_litefs(s)) {
+		events_follow_start(); /* a replica: learn of its next primary at once */
 		guard_depth++;
 		real_sqlite.reset(stmt);
 		guard_depth--;
@@ -122,6 +125,7 @@ static int step_here(struct fwd_stmt *s, sqlite3_stmt *stmt)
 		usleep(STEP_PRIMARY_POLL_US);
 		role_get(&role, true);
 		if (role.replica) {
+			tracking_resolve(&role, s->file);
 			rc = txn_step(s, role.endpoint);
 			if (rc != TXN_RUN_LOCAL)
 				return rc;
@@ -167,6 +171,7 @@ static __attribute__((noinline)) int step_hooked(sqlite3_stmt *stmt)
 	}
 	if (!role.replica)
 		return step_here(s, stmt);
+	tracking_resolve(&role, s->file);
 	rc = txn_step(s, role.endpoint);
 	if (rc == TXN_RUN_LOCAL && s->kind == FK_WRITE)
 		return step_here(s, stmt);  /* the node may have become the primary */

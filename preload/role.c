@@ -1,4 +1,4 @@
-/* The cached role of this node (see role.h). */
+/* The role view of this node (see role.h). */
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
@@ -12,72 +12,238 @@
 #include "log.h"
 #include "role.h"
 
-static pthread_mutex_t role_mu = PTHREAD_MUTEX_INITIALIZER;
-static struct role_view role_cached;
-static int64_t role_read_at_ms = INT64_MIN;
+/* Hostnames whose tracking-table entry is remembered: a cluster has a handful of
+ * candidates. */
+#define ROLE_TRACKED 8
 
-static int64_t role_now_ms(void)
+struct role_tracked {
+	char hostname[256];
+	char endpoint[512];
+	int64_t term;
+};
+
+static pthread_mutex_t role_mu = PTHREAD_MUTEX_INITIALIZER;
+static struct role_view role_cached;       /* the view; its endpoint resolved */
+static int64_t role_taken_ns = INT64_MIN;  /* when its newest observation was taken */
+static int64_t role_read_ns = INT64_MIN;   /* when .primary was last read */
+static bool role_said_primary;             /* the last observation said primary (for the
+					    * log: the view runs writes here either way) */
+static bool role_live;                     /* the event stream keeps the view current */
+static struct role_tracked role_tracking[ROLE_TRACKED];
+static unsigned role_tracking_next;        /* the entry replaced next when all are used */
+
+int64_t role_now_ns(void)
 {
 	struct timespec ts;
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
 }
 
-/* Reads <mount>/.primary into v. Returns 0 or -errno (-ENOENT: this node is the primary, or
- * has none). */
-static int role_read(struct role_view *v)
+void role_lock(void)
 {
-	char path[PATH_MAX + 16], buf[256];
+	pthread_mutex_lock(&role_mu);
+}
+
+void role_unlock(void)
+{
+	pthread_mutex_unlock(&role_mu);
+}
+
+/* Reads .primary into host (size bytes): the hostname it names, or "" when there is no
+ * such file (this node is the primary, or a replica that has no primary). Returns 0 or
+ * -errno. */
+static int role_read_file(char *host, size_t size)
+{
+	char buf[256];
 	ssize_t n;
 	size_t len;
 	int fd, rc;
 
-	memset(v, 0, sizeof(*v));
-	snprintf(path, sizeof(path), "%s/.primary", fwd_config.mount);
-	fd = open(path, O_RDONLY | O_CLOEXEC);
+	host[0] = '\0';
+	fd = open(fwd_config.primary_file, O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
-		return -errno;
+		return errno == ENOENT ? 0 : -errno;
 	n = read(fd, buf, sizeof(buf) - 1);
 	rc = n < 0 ? -errno : 0;
 	close(fd);
 	if (rc)
 		return rc;
-	len = (size_t)n < sizeof(buf) - 1 ? (size_t)n : sizeof(buf) - 1;
+	len = (size_t)n;
 	while (len > 0 && (buf[len - 1] == '\n' || buf[len - 1] == '\r' || buf[len - 1] == ' '))
 		len--;
 	buf[len] = '\0';
-	if (len == 0)
-		return -ENOENT;
-	snprintf(v->primary, sizeof(v->primary), "%s", buf);
-	rc = config_endpoint_for(v->primary, v->endpoint, sizeof(v->endpoint));
-	if (rc)
-		return rc;
-	v->replica = true;
+	snprintf(host, size, "%s", buf);
 	return 0;
+}
+
+/* Sets v's endpoint for v->primary: map, then tracking table, then template. Called with
+ * the role lock held. */
+static void role_resolve_locked(struct role_view *v)
+{
+	unsigned i;
+
+	v->endpoint[0] = '\0';
+	v->source = ROLE_EP_NONE;
+	if (!v->replica)
+		return;
+	if (!config_endpoint_mapped(v->primary, v->endpoint, sizeof(v->endpoint))) {
+		v->source = ROLE_EP_MAP;
+		return;
+	}
+	for (i = 0; i < ROLE_TRACKED; i++)
+		if (role_tracking[i].hostname[0] && !strcmp(role_tracking[i].hostname, v->primary)) {
+			snprintf(v->endpoint, sizeof(v->endpoint), "%s", role_tracking[i].endpoint);
+			v->source = ROLE_EP_TRACKING;
+			return;
+		}
+	if (!config_endpoint_template(v->primary, v->endpoint, sizeof(v->endpoint))) {
+		v->source = ROLE_EP_TEMPLATE;
+		return;
+	}
+	/* a hostname too long for the template leaves nowhere to send to */
+	log_warn("role: no endpoint for primary %s", v->primary);
+	v->replica = false;
+}
+
+/* Applies an observation with the role lock held; see role_observe(). */
+static bool role_observe_locked(enum role_source src, int64_t taken_ns, bool is_primary,
+				const char *hostname)
+{
+	bool replica = !is_primary && hostname && hostname[0];
+	struct role_view v;
+
+	if (taken_ns < role_taken_ns)
+		return false;
+	role_taken_ns = taken_ns;
+	if (replica == role_cached.replica &&
+	    (!replica || !strcmp(hostname, role_cached.primary))) {
+		if (!replica && src == ROLE_SRC_EVENTS && is_primary != role_said_primary)
+			log_info("role (event stream): %s",
+				 is_primary ? "primary" : "replica with no primary");
+		role_said_primary = is_primary;
+		return false;
+	}
+	role_said_primary = is_primary;
+	memset(&v, 0, sizeof(v));
+	v.replica = replica;
+	if (replica)
+		snprintf(v.primary, sizeof(v.primary), "%s", hostname);
+	v.generation = role_cached.generation + 1;
+	role_resolve_locked(&v);
+	role_cached = v;
+	log_info("role (%s): %s%s%s%s", src == ROLE_SRC_EVENTS ? "event stream" : ".primary",
+		 replica ? "replica of " : src == ROLE_SRC_FILE ? "primary, or no primary known" :
+		 is_primary ? "primary" : "replica with no primary",
+		 v.primary, v.endpoint[0] ? " at " : "", v.endpoint);
+	return true;
+}
+
+bool role_observe(enum role_source src, int64_t taken_ns, bool is_primary, const char *hostname)
+{
+	bool changed;
+
+	pthread_mutex_lock(&role_mu);
+	changed = role_observe_locked(src, taken_ns, is_primary, hostname);
+	pthread_mutex_unlock(&role_mu);
+	return changed;
+}
+
+void role_set_stream_live(bool live)
+{
+	pthread_mutex_lock(&role_mu);
+	role_live = live;
+	pthread_mutex_unlock(&role_mu);
 }
 
 int role_get(struct role_view *out, bool fresh)
 {
-	int64_t now = role_now_ms();
 	int saved = errno, rc = 0;
+	int64_t now = role_now_ns();
+	bool stale;
 
 	pthread_mutex_lock(&role_mu);
-	if (fresh || role_read_at_ms == INT64_MIN ||
-	    now - role_read_at_ms >= fwd_config.cache_ttl_ms) {
-		struct role_view v;
+	stale = role_read_ns == INT64_MIN ||
+		(!role_live && now - role_read_ns >= (int64_t)fwd_config.cache_ttl_ms * 1000000);
+	if (fresh || stale) {
+		char host[256];
 
-		rc = role_read(&v);
-		if (rc == -ENOENT)
-			rc = 0;
-		if (v.replica != role_cached.replica || strcmp(v.primary, role_cached.primary))
-			log_info("role: %s%s", v.replica ? "replica of " : "primary (or none known)",
-				 v.primary);
-		role_cached = v;
-		role_read_at_ms = now;
+		/* read outside the lock; the observation is dated before the read began */
+		role_read_ns = now;
+		pthread_mutex_unlock(&role_mu);
+		rc = role_read_file(host, sizeof(host));
+		pthread_mutex_lock(&role_mu);
+		if (rc == 0) {
+			/* No .primary: the primary, or a replica that lost its primary. Both
+			 * run writes here, where LiteFS refuses them on a replica. */
+			role_observe_locked(ROLE_SRC_FILE, now, host[0] == '\0', host);
+		} else {
+			log_warn("role: cannot read %s: %s", fwd_config.primary_file,
+				 strerror(-rc));
+		}
 	}
 	*out = role_cached;
 	pthread_mutex_unlock(&role_mu);
 	errno = saved;
 	return rc;
+}
+
+int role_endpoint_for(const char *host, char *buf, size_t len)
+{
+	struct role_view v;
+
+	memset(&v, 0, sizeof(v));
+	v.replica = true;
+	snprintf(v.primary, sizeof(v.primary), "%s", host);
+	pthread_mutex_lock(&role_mu);
+	role_resolve_locked(&v);
+	pthread_mutex_unlock(&role_mu);
+	if (!v.replica)
+		return -ENOENT;
+	if (strlen(v.endpoint) >= len)
+		return -ENAMETOOLONG;
+	memcpy(buf, v.endpoint, strlen(v.endpoint) + 1);
+	return 0;
+}
+
+bool role_note_tracking(const char *hostname, const char *endpoint, int64_t term)
+{
+	struct role_tracked *t = NULL;
+	bool changed = false;
+	unsigned i;
+
+	if (!hostname[0] || !endpoint[0] || strlen(hostname) >= sizeof(t->hostname) ||
+	    strlen(endpoint) >= sizeof(t->endpoint))
+		return false;
+	pthread_mutex_lock(&role_mu);
+	for (i = 0; i < ROLE_TRACKED && !t; i++)
+		if (!strcmp(role_tracking[i].hostname, hostname))
+			t = &role_tracking[i];
+	if (t && term < t->term)
+		goto out; /* older than what is known: a database that has not caught up */
+	if (!t) {
+		for (i = 0; i < ROLE_TRACKED && !t; i++)
+			if (!role_tracking[i].hostname[0])
+				t = &role_tracking[i];
+		if (!t)
+			t = &role_tracking[role_tracking_next++ % ROLE_TRACKED];
+		snprintf(t->hostname, sizeof(t->hostname), "%s", hostname);
+	}
+	t->term = term;
+	if (strcmp(t->endpoint, endpoint)) {
+		snprintf(t->endpoint, sizeof(t->endpoint), "%s", endpoint);
+		if (role_cached.replica && !strcmp(role_cached.primary, hostname)) {
+			char before[512];
+
+			snprintf(before, sizeof(before), "%s", role_cached.endpoint);
+			role_resolve_locked(&role_cached);
+			changed = strcmp(before, role_cached.endpoint) != 0;
+			if (changed)
+				log_info("role: primary %s at %s (tracking table, term %lld)",
+					 hostname, role_cached.endpoint, (long long)term);
+		}
+	}
+out:
+	pthread_mutex_unlock(&role_mu);
+	return changed;
 }
