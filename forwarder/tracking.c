@@ -3,13 +3,13 @@
 
 #include <dirent.h>
 #include <errno.h>
-#include <fcntl.h>
 #include <limits.h>
 #include <pthread.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -61,6 +61,8 @@ static int tracking_errno(sqlite3 *db, int rc)
 		return -EBUSY;
 	if (litefs_write_refused(xrc, sqlite3_system_errno(db)))
 		return -EROFS;
+	if ((rc & 0xff) == SQLITE_NOTADB)
+		return -ENOTSUP;
 	return -EIO;
 }
 
@@ -133,15 +135,18 @@ fail:
 	return err;
 }
 
-/* Whether name, a file of the mount, is a database: not LiteFS's or SQLite's side files,
- * and beginning with SQLite's header (an empty file being created is not one yet). */
-static bool tracking_is_database(const char *mount, const char *name)
+/* Whether name, a file of the mount, may be a database: not LiteFS's or SQLite's side files,
+ * a regular file, not empty (an empty file being created is not one yet, and SQLite would
+ * make one of it). Its header is left to SQLite: this process must never open and close a
+ * database file itself, since closing any descriptor of a file drops every POSIX lock the
+ * process holds on it, its SQLite connections' included, and another process could then
+ * checkpoint and delete a WAL that this one still writes to. */
+static bool tracking_may_be_database(const char *mount, const char *name)
 {
 	static const char *const side[] = { "-journal", "-wal", "-shm", "-pos" };
-	char path[PATH_MAX], head[16];
+	char path[PATH_MAX];
 	size_t n = strlen(name), i;
-	ssize_t got;
-	int fd;
+	struct stat st;
 
 	if (name[0] == '.')
 		return false;
@@ -153,12 +158,7 @@ static bool tracking_is_database(const char *mount, const char *name)
 	}
 	if ((size_t)snprintf(path, sizeof(path), "%s/%s", mount, name) >= sizeof(path))
 		return false;
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return false;
-	got = read(fd, head, sizeof(head));
-	close(fd);
-	return got == (ssize_t)sizeof(head) && !memcmp(head, "SQLite format 3", 16);
+	return stat(path, &st) == 0 && S_ISREG(st.st_mode) && st.st_size > 0;
 }
 
 static bool tracking_was_stamped(struct fwd_tracking *t, const char *name)
@@ -227,7 +227,7 @@ static void tracking_look(struct fwd_tracking *t)
 		int rc;
 
 		if (tracking_was_stamped(t, de->d_name) ||
-		    !tracking_is_database(t->o.mount, de->d_name))
+		    !tracking_may_be_database(t->o.mount, de->d_name))
 			continue;
 		rc = tracking_stamp_file(t, de->d_name);
 		if (rc)

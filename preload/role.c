@@ -1,4 +1,5 @@
 /* The role view of this node (see role.h). */
+#include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
@@ -55,7 +56,7 @@ void role_unlock(void)
  * -errno. */
 static int role_read_file(char *host, size_t size)
 {
-	char buf[256];
+	char buf[256], *start;
 	ssize_t n;
 	size_t len;
 	int fd, rc;
@@ -69,24 +70,31 @@ static int role_read_file(char *host, size_t size)
 	close(fd);
 	if (rc)
 		return rc;
+	/* white space around the name is not part of it (as the forwarder reads it) */
 	len = (size_t)n;
-	while (len > 0 && (buf[len - 1] == '\n' || buf[len - 1] == '\r' || buf[len - 1] == ' '))
+	while (len > 0 && isspace((unsigned char)buf[len - 1]))
 		len--;
 	buf[len] = '\0';
-	snprintf(host, size, "%s", buf);
+	for (start = buf; isspace((unsigned char)*start); start++)
+		;
+	snprintf(host, size, "%s", start);
 	return 0;
 }
 
-/* Sets v's endpoint for v->primary: map, then tracking table, then template. Called with
- * the role lock held. */
+/* Sets v's endpoint, and whether it is a replica, for v->primary ("" when no primary is
+ * named): map, then tracking table, then template. A primary named with no endpoint to be
+ * had (a hostname too long for the template) leaves v a replica of nobody, with no
+ * endpoint: writes then run here, where LiteFS refuses them. Role lock held. */
 static void role_resolve_locked(struct role_view *v)
 {
 	unsigned i;
 
 	v->endpoint[0] = '\0';
 	v->source = ROLE_EP_NONE;
-	if (!v->replica)
+	v->replica = false;
+	if (!v->primary[0])
 		return;
+	v->replica = true;
 	if (!config_endpoint_mapped(v->primary, v->endpoint, sizeof(v->endpoint))) {
 		v->source = ROLE_EP_MAP;
 		return;
@@ -101,8 +109,8 @@ static void role_resolve_locked(struct role_view *v)
 		v->source = ROLE_EP_TEMPLATE;
 		return;
 	}
-	/* a hostname too long for the template leaves nowhere to send to */
 	log_warn("role: no endpoint for primary %s", v->primary);
+	v->endpoint[0] = '\0';
 	v->replica = false;
 }
 
@@ -116,8 +124,8 @@ static bool role_observe_locked(enum role_source src, int64_t taken_ns, bool is_
 	if (taken_ns < role_taken_ns)
 		return false;
 	role_taken_ns = taken_ns;
-	if (replica == role_cached.replica &&
-	    (!replica || !strcmp(hostname, role_cached.primary))) {
+	/* the view is keyed by the primary named ("" for none) */
+	if (!strcmp(replica ? hostname : "", role_cached.primary)) {
 		if (!replica && src == ROLE_SRC_EVENTS && is_primary != role_said_primary)
 			log_info("role (event stream): %s",
 				 is_primary ? "primary" : "replica with no primary");
@@ -126,7 +134,6 @@ static bool role_observe_locked(enum role_source src, int64_t taken_ns, bool is_
 	}
 	role_said_primary = is_primary;
 	memset(&v, 0, sizeof(v));
-	v.replica = replica;
 	if (replica)
 		snprintf(v.primary, sizeof(v.primary), "%s", hostname);
 	v.generation = role_cached.generation + 1;
@@ -193,7 +200,6 @@ int role_endpoint_for(const char *host, char *buf, size_t len)
 	struct role_view v;
 
 	memset(&v, 0, sizeof(v));
-	v.replica = true;
 	snprintf(v.primary, sizeof(v.primary), "%s", host);
 	pthread_mutex_lock(&role_mu);
 	role_resolve_locked(&v);
@@ -232,7 +238,7 @@ bool role_note_tracking(const char *hostname, const char *endpoint, int64_t term
 	t->term = term;
 	if (strcmp(t->endpoint, endpoint)) {
 		snprintf(t->endpoint, sizeof(t->endpoint), "%s", endpoint);
-		if (role_cached.replica && !strcmp(role_cached.primary, hostname)) {
+		if (role_cached.primary[0] && !strcmp(role_cached.primary, hostname)) {
 			char before[512];
 
 			snprintf(before, sizeof(before), "%s", role_cached.endpoint);

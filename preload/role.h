@@ -28,7 +28,8 @@ enum role_endpoint_source {
 
 struct role_view {
 	bool replica;           /* a primary is named: writes must be forwarded */
-	char primary[256];      /* its hostname */
+	char primary[256];      /* its hostname; "" when none is named. Also set when no
+				 * endpoint can be had for it (replica then false) */
 	char endpoint[512];     /* its forwarder's endpoint */
 	enum role_endpoint_source source;
 	uint64_t generation;    /* grows whenever the named primary changes */

@@ -1,7 +1,7 @@
 """Writes rows with unique keys through the interposer until a deadline, one autocommit
 INSERT each, and prints the outcome of every one, for the caller to check against the
-database: "ok KEY T", or "fail KEY T CODE MESSAGE" (T: when it was issued, epoch seconds;
-CODE: SQLite's extended result code). An optional third argument pauses that many
+database: "ok KEY T DONE", or "fail KEY T CODE MESSAGE" (T: when it was issued, DONE: when
+it was acknowledged, epoch seconds; CODE: SQLite's extended result code). An optional third argument pauses that many
 milliseconds between writes."""
 import os
 import sqlite3
@@ -20,7 +20,7 @@ while time.time() < end:
     t = time.time()
     try:
         con.execute("INSERT INTO k(key, node) VALUES (?, ?)", (key, name))
-        print("ok %s %.3f" % (key, t), flush=True)
+        print("ok %s %.3f %.3f" % (key, t, time.time()), flush=True)
     except sqlite3.Error as e:
         print("fail %s %.3f %s %s" % (key, t, getattr(e, "sqlite_errorcode", -1),
                                       str(e).replace(" ", "_")), flush=True)
