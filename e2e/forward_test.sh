@@ -35,11 +35,11 @@ except sqlite3.OperationalError as e:
 	assert_eq "a database that did not exist: created on the primary, read back at once" "1" "$OUT"
 	assert_eq "... without error" "" "$ERR"
 	capture sql_on "$d" node2 app.db "INSERT INTO t(x) VALUES ('c') RETURNING id, upper(x);"
-	assert_eq "RETURNING rows come back" "3|C" "$OUT"
+	assert_eq "RETURNING rows come back" "3|C" "$OUT" || evidence stderr "$ERR"
 	capture sql_on "$d" node2 app.db "INSERT INTO t(x) VALUES ('d'); SELECT changes(), last_insert_rowid(), total_changes();"
 	assert_eq "changes(), last_insert_rowid(), total_changes() after a forwarded INSERT" "1|4|1" "$OUT"
 	capture sql_on "$d" node2 app.db "UPDATE t SET x = x || '!' WHERE id <= 3; SELECT changes();"
-	assert_eq "changes() after a forwarded UPDATE of 3 rows" "3" "$OUT"
+	assert_eq "changes() after a forwarded UPDATE of 3 rows" "3" "$OUT" || evidence stderr "$ERR"
 }
 
 test_errors_are_the_primarys() {

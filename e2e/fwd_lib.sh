@@ -20,6 +20,22 @@ fwd_cluster() {
 		not_ok "forwarders listen" log "$(cat "$_dir"/*-forwarder.log)"
 		return 1
 	}
+	# The primary's forwarder records itself in each database (the tracking table), in a
+	# transaction of its own: the tests begin once that is done, so that none of their
+	# writes meets it.
+	local a prev="" db
+	for a in "$@"; do
+		if [[ $prev == --db ]]; then
+			for db in ${a//,/ }; do
+				wait_for 5 grep -qF "tracking: $db names node1 " "$_dir/node1-forwarder.log" || {
+					not_ok "the primary's forwarder records itself in $db" \
+						log "$(cat "$_dir/node1-forwarder.log")"
+					return 1
+				}
+			done
+		fi
+		prev=$a
+	done
 }
 
 _fwd_listening() {

@@ -44,6 +44,7 @@ struct ev_db {
 
 /* One connection's worth of state, owned by the thread. */
 struct ev_stream {
+	bool stream;              /* libcurl is loaded and a URL is set: follow the stream */
 	struct events_splitter split;
 	bool got_init;
 	int64_t next_poll_ns;
@@ -58,6 +59,8 @@ static bool ev_live;
 static struct ev_db ev_dbs[EV_DBS];
 static unsigned ev_dbs_next;
 static bool ev_atfork_done;
+static pid_t ev_first_write_pid;         /* the process whose first write was at: */
+static int64_t ev_first_write_ns;
 static struct ev_curl ev_curl;
 
 static void ev_cond_init(void)
@@ -151,12 +154,21 @@ static size_t ev_on_data(char *data, size_t size, size_t n, void *ctx)
 	return events_splitter_feed(&st->split, data, size * n, ev_on_line, st) ? 0 : size * n;
 }
 
-/* Loads libcurl. Returns 0 or -ENOENT (logged). */
+/* Loads and initialises libcurl, once per process image (a forked child keeps it). Called
+ * by the thread that starts the event thread, never by the event thread itself: libcurl's
+ * initialisation initialises OpenSSL, whose clean-up runs at exit(), and an
+ * initialisation still running in another thread when the program exits crashes it.
+ * Returns 0 or -ENOENT (logged). Called with ev_mu held. */
 static int ev_load_curl(void)
 {
-	void *h = dlopen("libcurl.so.4", RTLD_NOW | RTLD_LOCAL);
+	static int loaded; /* 0: not tried, 1: loaded, -1: failed */
+	void *h;
 	struct ev_curl c;
 
+	if (loaded)
+		return loaded > 0 ? 0 : -ENOENT;
+	loaded = -1;
+	h = dlopen("libcurl.so.4", RTLD_NOW | RTLD_LOCAL);
 	if (!h) {
 		log_warn("events: libcurl cannot be loaded (%s); polling %s only", dlerror(),
 			 fwd_config.primary_file);
@@ -185,6 +197,7 @@ static int ev_load_curl(void)
 		return -ENOENT;
 	}
 	ev_curl = c;
+	loaded = 1;
 	return 0;
 }
 
@@ -275,7 +288,7 @@ static void ev_sleep_ms(int ms)
 static void *ev_main(void *arg)
 {
 	struct ev_stream *st = arg;
-	bool stream = fwd_config.events_url[0] && ev_load_curl() == 0;
+	bool stream = st->stream;
 	int backoff = EV_BACKOFF_MIN_MS;
 
 	st->next_poll_ns = role_now_ns() + (int64_t)fwd_config.poll_ms * 1000000;
@@ -326,9 +339,10 @@ static void ev_atfork_child(void)
 	role_set_stream_live(false);
 }
 
-void events_follow_start(void)
+void events_follow_note_write(bool trouble)
 {
 	pid_t self = getpid();
+	int64_t now = role_now_ns();
 	struct ev_stream *st = NULL;
 	sigset_t all, old;
 	pthread_attr_t attr;
@@ -341,6 +355,13 @@ void events_follow_start(void)
 		return;
 	pthread_mutex_lock(&ev_mu);
 	if (ev_pid == self)
+		goto out;
+	if (ev_first_write_pid != self) {
+		/* this process's first write (a forked child starts counting anew) */
+		ev_first_write_pid = self;
+		ev_first_write_ns = now;
+	}
+	if (!trouble && now - ev_first_write_ns < (int64_t)EVENTS_WARM_MS * 1000000)
 		goto out;
 	if (!ev_atfork_done) {
 		ev_cond_init();
@@ -355,6 +376,7 @@ void events_follow_start(void)
 		log_warn("events: out of memory; no event thread");
 		goto out;
 	}
+	st->stream = fwd_config.events_url[0] && ev_load_curl() == 0;
 	/* Created with every signal blocked, so that none is delivered to it. The process
 	 * counts as started even when creation fails: no retry on every write. */
 	__atomic_store_n(&ev_pid, self, __ATOMIC_RELEASE);

@@ -276,7 +276,7 @@ int forward_step(struct fwd_stmt *s, const char *endpoint, struct forward_ctx *f
 
 	if (!fc)
 		fc = &none;
-	events_follow_start();
+	events_follow_note_write(false);
 	fc->in_txn = fc->not_begun = fc->answered = false;
 	if (s->bind_failed)
 		return fwd_fail(s, SQLITE_NOMEM, "litefs-fwd: out of memory recording a binding");
@@ -374,6 +374,7 @@ int forward_step(struct fwd_stmt *s, const char *endpoint, struct forward_ctx *f
 				struct role_view v;
 				char named[256] = "";
 
+				events_follow_note_write(true);
 				if (m.u.not_primary.primary.n < sizeof(named))
 					memcpy(named, m.u.not_primary.primary.p,
 					       m.u.not_primary.primary.n);
@@ -435,6 +436,7 @@ int forward_step(struct fwd_stmt *s, const char *endpoint, struct forward_ctx *f
 			continue;
 		}
 		log_info("forward to %s: %s (%s)", ep, strerror(-rc), sent ? "sent" : "not sent");
+		events_follow_note_write(true);
 		if (!unknown) {
 			struct role_view v;
 

@@ -107,7 +107,7 @@ static int step_here(struct fwd_stmt *s, sqlite3_stmt *stmt)
 	if (s->kind != FK_WRITE || !autocommit)
 		return rc;
 	while (rc != SQLITE_DONE && rc != SQLITE_ROW && step_refused_by_litefs(s)) {
-		events_follow_start(); /* a replica: learn of its next primary at once */
+		events_follow_note_write(true); /* a replica: learn of its next primary */
 		guard_depth++;
 		real_sqlite.reset(stmt);
 		guard_depth--;

@@ -2,11 +2,13 @@
 
 detect.py threads DB
     What the interposer adds to a process on a replica: threads and whether libcurl is
-    loaded after a read and after a write, the signal mask of the thread it added, and,
-    in a child forked after the write, the same before and after the child's own write.
-    Ends with {"end": T}, T the time just before the process exits (epoch seconds).
+    loaded after a read, after a first write, and after a write more than a second later;
+    the signal mask of the thread it added; in a child forked then, the same before and
+    after the child's own writes. Ends with {"end": T}, T the time just before the process
+    exits (epoch seconds).
 detect.py two-writes DB GO_FILE
-    Writes a row ("first"), then waits for GO_FILE to exist and writes another ("second").
+    Writes a row ("first"), another a second later ("warm"), then waits for GO_FILE to
+    exist and writes a third ("second").
 """
 import json
 import os
@@ -59,6 +61,10 @@ def main():
         time.sleep(0.2)
         say(step="read", **state())
         con.execute("INSERT INTO k(key, node) VALUES ('parent', 'x')")
+        time.sleep(0.2)
+        say(step="first-write", **state())
+        time.sleep(1.1)
+        con.execute("INSERT INTO k(key, node) VALUES ('parent-later', 'x')")
         settle(lambda: len(threads()) > 1)
         say(step="write", **state())
         pid = os.fork()
@@ -66,6 +72,8 @@ def main():
             say(step="child-forked", **state())
             c2 = sqlite3.connect(db, isolation_level=None, timeout=5)
             c2.execute("INSERT INTO k(key, node) VALUES ('child', 'x')")
+            time.sleep(1.1)
+            c2.execute("INSERT INTO k(key, node) VALUES ('child-later', 'x')")
             settle(lambda: len(threads()) > 1)
             say(step="child-write", **state())
             sys.stdout.flush()
@@ -75,6 +83,8 @@ def main():
         say(end=time.time())
     elif mode == "two-writes":
         con.execute("INSERT INTO k(key, node) VALUES ('first', 'x')")
+        time.sleep(1.1)
+        con.execute("INSERT INTO k(key, node) VALUES ('warm', 'x')")
         say(step="first")
         go = sys.argv[3]
         end = time.time() + 60
