@@ -104,8 +104,8 @@ first_ack_after() {
 test_promote_under_writes() {
 	local mode=$1 d env=() limit=1
 	if [[ $mode == polling ]]; then
+		# resumed within the poll interval
 		env=(LITEFS_FWD_EVENTS_URL= LITEFS_FWD_POLL_MS=1000 LITEFS_FWD_CACHE_TTL_MS=600000)
-		limit=1.5
 	fi
 	fwd_cluster d promote --nodes 3 --journal wal --reconnect-delay-ms 300 --db app.db || return
 	must "schema" node_sql "$d" node1 app.db "CREATE TABLE k(key TEXT, node TEXT);" || return
@@ -140,7 +140,11 @@ test_promote_under_writes() {
 		resume=$(first_ack_after "$out" "$t_done")
 		after=$(awk -v t="$t_promote" '$1 == "ok" && $3 > t + 1 { n++ } END { print n + 0 }' "$out")
 		echo "# ${out##*/}: first write acknowledged $resume s after the promotion; longest pause of acknowledged writes $gap s; $after acknowledged more than 1 s after the promotion began"
-		assert_num "${out##*/}: writes stop for less than $limit s across the promotion ($mode; the longest pause, s)" "$gap" "<" "$limit"
+		assert_num "${out##*/}: writes resume within $limit s of the promotion ($mode; s)" "$resume" "<" "$limit"
+		# A writer on the new primary competes there for the write lock with the
+		# forwarded writes of the others, and its busy handler backs off: a pause
+		# longer than the detection itself, which this bounds loosely.
+		assert_num "${out##*/}: no writer stops for 2 s or more (the longest pause, s)" "$gap" "<" 2
 		assert_num "${out##*/}: and go on after the promotion" "$after" ">" 0
 	done
 	assert_eq "all nodes hold the same rows" \
