@@ -241,7 +241,6 @@ static int exec_conn_open(struct fwd_exec *x, const struct wire_str *name,
 	rc = exec_path(x, c->name, "", path, sizeof(path));
 	if (rc)
 		goto fail_path;
-	/* Extension loading stays off (the default): only SQL arrives here. */
 	rc = sqlite3_open_v2(path, &c->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, NULL);
 	if (rc != SQLITE_OK) {
 		rc = exec_outcome_take_error(o, c->db, rc);
@@ -251,8 +250,11 @@ static int exec_conn_open(struct fwd_exec *x, const struct wire_str *name,
 		goto fail_open;
 	}
 	/* Statements of the program reach only its database in the mount: no ATTACH of
-	 * arbitrary files of this node on behalf of a remote client. */
+	 * arbitrary files of this node on behalf of a remote client (VACUUM INTO attaches
+	 * its target too, and is refused with it), and no extension loading, whatever the
+	 * library's default. */
 	sqlite3_limit(c->db, SQLITE_LIMIT_ATTACHED, 0);
+	sqlite3_db_config(c->db, SQLITE_DBCONFIG_ENABLE_LOAD_EXTENSION, 0, NULL);
 	pthread_mutex_init(&c->run_lock, NULL);
 	fwd_log_debug("opened %s", path);
 	*out = c;

@@ -1287,6 +1287,28 @@ static void test_attach_refused(void **state)
 	assert_int_equal(m.u.result.rc, SQLITE_ERROR);
 	wire_msg_free(&m);
 	assert_int_equal(access(other, F_OK), -1);
+	/* VACUUM INTO writes a copy of the database wherever it is told: refused too */
+	xsnprintf(sql, sizeof(sql), "VACUUM INTO '%s'", other);
+	b.len = 0;
+	exec_direct(&g_res.exec, 2, "a.db", sql, NULL, 0, &b, &m, NULL);
+	assert_int_equal(m.type, WIRE_RESULT);
+	assert_int_equal(m.u.result.rc, SQLITE_ERROR);
+	wire_msg_free(&m);
+	assert_int_equal(access(other, F_OK), -1);
+	/* no extension can be loaded: load_extension() is not authorized */
+	b.len = 0;
+	exec_direct(&g_res.exec, 3, "a.db", "SELECT load_extension('/nonexistent/ext.so')", NULL,
+		    0, &b, &m, NULL);
+	assert_int_equal(m.type, WIRE_RESULT);
+	assert_int_equal(m.u.result.rc, SQLITE_ERROR);
+	assert_non_null(memmem(m.u.result.errmsg.p, m.u.result.errmsg.n, "not authorized", 14));
+	wire_msg_free(&m);
+	/* the connection still serves its own database */
+	b.len = 0;
+	exec_direct(&g_res.exec, 4, "a.db", "CREATE TABLE t(x)", NULL, 0, &b, &m, NULL);
+	assert_int_equal(m.type, WIRE_RESULT);
+	assert_int_equal(m.u.result.rc, SQLITE_DONE);
+	wire_msg_free(&m);
 	wire_buf_free(&b);
 }
 
