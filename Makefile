@@ -23,7 +23,7 @@ FUSE_CFLAGS := $(shell pkg-config --cflags fuse3 2>/dev/null)
 FUSE_LIBS   := $(shell pkg-config --libs fuse3 2>/dev/null || echo -lfuse3)
 
 DEB_PACKAGES := build-essential pkg-config sqlite3 libsqlite3-dev libnanomsg-dev nanomsg-utils \
-                libcmocka-dev libcurl4-openssl-dev curl libfuse3-dev fuse3 libmicrohttpd-dev libjansson-dev \
+                libcmocka-dev libsodium-dev libcurl4-openssl-dev curl libfuse3-dev fuse3 libmicrohttpd-dev libjansson-dev \
                 python3 tcl libsqlite3-tcl ruby ruby-sqlite3 php-cli php-sqlite3 psmisc procps bc \
                 iproute2
 
@@ -47,7 +47,7 @@ FWD_LIBS       := -lnanomsg -lsqlite3 -lcurl -ljansson -lpthread
 TEST_SRCS := $(wildcard tests/test_*.c)
 TEST_UTIL_OBJS := $(patsubst %.c,$(BUILD)/obj/%.o,$(filter-out tests/test_%,$(wildcard tests/*.c)))
 TEST_BINS := $(TEST_SRCS:tests/%.c=$(BUILD)/tests/%)
-TEST_LIBS := $(SIM_LIBS) -lnanomsg -lcmocka -ldl
+TEST_LIBS := $(SIM_LIBS) -lnanomsg -lsodium -lcmocka -ldl
 
 HEADERS := $(wildcard tools/*.h common/*.h preload/*.h forwarder/*.h tests/*.h)
 
