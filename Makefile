@@ -37,11 +37,11 @@ COMMON_OBJS  := $(patsubst %.c,$(BUILD)/obj/%.o,$(wildcard common/*.c))
 
 # --- the interposer: build/liblitefs_fwd.so -------------------------------------------------
 PRELOAD_OBJS := $(patsubst %.c,$(BUILD)/obj/%.o,$(wildcard preload/*.c))
-PRELOAD_LIBS := -ljansson -ldl -lpthread
+PRELOAD_LIBS := -ljansson -lsodium -ldl -lpthread
 
 # --- the forwarder and the litefs-fwd command: build/litefs-fwd ------------------------------
 FORWARDER_OBJS := $(patsubst %.c,$(BUILD)/obj/%.o,$(wildcard forwarder/*.c))
-FWD_LIBS       := -lnanomsg -lsqlite3 -lcurl -ljansson -lpthread
+FWD_LIBS       := -lnanomsg -lsqlite3 -lcurl -ljansson -lsodium -lpthread
 
 # --- unit tests ---------------------------------------------------------------------------
 TEST_SRCS := $(wildcard tests/test_*.c)

@@ -144,8 +144,8 @@ int auth_replay_init(struct auth_replay *r, size_t max_per_window)
 	memset(r, 0, sizeof(*r));
 	while (cap < max_per_window * 2)
 		cap *= 2;
-	r->set[0] = calloc(cap, AUTH_MAC_BYTES);
-	r->set[1] = calloc(cap, AUTH_MAC_BYTES);
+	r->set[0] = calloc(cap, sizeof(uint64_t));
+	r->set[1] = calloc(cap, sizeof(uint64_t));
 	if (!r->set[0] || !r->set[1]) {
 		free(r->set[0]);
 		free(r->set[1]);
@@ -166,47 +166,59 @@ void auth_replay_destroy(struct auth_replay *r)
 	memset(r, 0, sizeof(*r));
 }
 
-/* The slot of mac in set s: where it is, or the empty slot where it would go. */
-static size_t auth_slot(const struct auth_replay *r, int s, const unsigned char *mac)
+/* Empties set s: a fresh zeroed allocation, whose pages take no memory until used. Keeps
+ * the old one when memory runs out. */
+static void auth_replay_clear(struct auth_replay *r, int s)
 {
-	static const unsigned char empty[AUTH_MAC_BYTES];
-	uint64_t h;
+	uint64_t *fresh = calloc(r->cap, sizeof(uint64_t));
+
+	if (fresh) {
+		free(r->set[s]);
+		r->set[s] = fresh;
+	} else {
+		memset(r->set[s], 0, r->cap * sizeof(uint64_t));
+	}
+	r->count[s] = 0;
+}
+
+/* The slot of key in set s: where it is, or the empty slot where it would go. */
+static size_t auth_slot(const struct auth_replay *r, int s, uint64_t key)
+{
 	size_t i;
 
-	memcpy(&h, mac, sizeof(h)); /* an HMAC is uniformly distributed */
-	for (i = (size_t)h & (r->cap - 1);; i = (i + 1) & (r->cap - 1))
-		if (!memcmp(r->set[s][i], mac, AUTH_MAC_BYTES) ||
-		    !memcmp(r->set[s][i], empty, AUTH_MAC_BYTES))
+	for (i = (size_t)key & (r->cap - 1);; i = (i + 1) & (r->cap - 1))
+		if (r->set[s][i] == key || r->set[s][i] == 0)
 			return i;
 }
 
 int auth_replay_check(struct auth_replay *r, const unsigned char mac[AUTH_MAC_BYTES],
 		      uint64_t now_ms, int window_ms)
 {
+	uint64_t key;
 	int prev, rc = 0;
 	size_t i;
 
+	memcpy(&key, mac, sizeof(key)); /* an HMAC is uniformly distributed */
+	if (!key)
+		key = 1;
 	pthread_mutex_lock(&r->mu);
 	if (now_ms - r->cur_since_ms >= (uint64_t)window_ms || now_ms < r->cur_since_ms) {
 		/* the set before is older than a window: emptied, and becomes the current */
 		prev = r->cur;
 		r->cur = !r->cur;
-		memset(r->set[r->cur], 0, r->cap * AUTH_MAC_BYTES);
-		r->count[r->cur] = 0;
+		auth_replay_clear(r, r->cur);
 		/* two windows without a message: the other set is stale too */
-		if (now_ms - r->cur_since_ms >= 2 * (uint64_t)window_ms) {
-			memset(r->set[prev], 0, r->cap * AUTH_MAC_BYTES);
-			r->count[prev] = 0;
-		}
+		if (now_ms - r->cur_since_ms >= 2 * (uint64_t)window_ms)
+			auth_replay_clear(r, prev);
 		r->cur_since_ms = now_ms;
 	}
 	prev = !r->cur;
-	if (!memcmp(r->set[prev][auth_slot(r, prev, mac)], mac, AUTH_MAC_BYTES)) {
+	if (r->set[prev][auth_slot(r, prev, key)] == key) {
 		rc = -EALREADY;
 		goto out;
 	}
-	i = auth_slot(r, r->cur, mac);
-	if (!memcmp(r->set[r->cur][i], mac, AUTH_MAC_BYTES)) {
+	i = auth_slot(r, r->cur, key);
+	if (r->set[r->cur][i] == key) {
 		rc = -EALREADY;
 		goto out;
 	}
@@ -214,7 +226,7 @@ int auth_replay_check(struct auth_replay *r, const unsigned char mac[AUTH_MAC_BY
 		rc = -ENOSPC;
 		goto out;
 	}
-	memcpy(r->set[r->cur][i], mac, AUTH_MAC_BYTES);
+	r->set[r->cur][i] = key;
 	r->count[r->cur]++;
 out:
 	pthread_mutex_unlock(&r->mu);

@@ -59,14 +59,16 @@ int auth_open(const struct auth_key *k, const void *msg, size_t len, uint64_t no
 
 /* The HMACs of the requests accepted within the window, to refuse replays: two hash sets,
  * the current one and the one before, swapped every window, so that an HMAC is remembered
- * for at least a window (messages older than that are refused by their time anyway). */
+ * for at least a window (messages older than that are refused by their time anyway). An
+ * HMAC is kept as its first 8 bytes: nobody without the secret can choose them, and two
+ * accepted messages sharing them by chance is a 2^-64 event per pair. */
 struct auth_replay {
 	pthread_mutex_t mu;
-	size_t cap;                              /* slots per set, a power of two */
+	size_t cap;                 /* slots per set, a power of two */
 	size_t count[2];
-	unsigned char (*set[2])[AUTH_MAC_BYTES]; /* all-zero: an empty slot */
-	int cur;                                 /* the set new HMACs go to */
-	uint64_t cur_since_ms;                   /* when it became the current one */
+	uint64_t *set[2];           /* 0: an empty slot */
+	int cur;                    /* the set new HMACs go to */
+	uint64_t cur_since_ms;      /* when it became the current one */
 };
 
 /* Prepares r to remember up to max_per_window messages per window. Returns 0 or -ENOMEM. */

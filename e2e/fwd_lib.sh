@@ -5,6 +5,9 @@
 FWD_BIN=${LITEFS_FWD:-$E2E_ROOT/build/litefs-fwd}
 FWD_LIB=${LITEFS_FWD_LIB:-$E2E_ROOT/build/liblitefs_fwd.so}
 
+# Environment of the forwarders fwd_cluster starts (e.g. LITEFS_FWD_SECRET_FILE=...).
+FWD_SERVER_ENV=()
+
 # fwd_cluster VAR NAME [UP OPTIONS]: a cluster with a forwarder on every node.
 fwd_cluster() {
 	local -n _dir=$1
@@ -13,7 +16,7 @@ fwd_cluster() {
 	sim_up "$_dir" "$@" || return 1
 	local n
 	for n in $(cluster_nodes "$_dir"); do
-		bg_start "$_dir/$n-forwarder.log" "$LITEFS_SIM" exec "$_dir" "$n" -- \
+		bg_start "$_dir/$n-forwarder.log" env "${FWD_SERVER_ENV[@]}" "$LITEFS_SIM" exec "$_dir" "$n" -- \
 			sh -c 'exec "$0" forwarder --listen "$LITEFS_FWD_LISTEN"' "$FWD_BIN"
 	done
 	wait_for 5 _fwd_listening "$_dir" || {

@@ -62,6 +62,13 @@ const char fwd_config_usage[] =
 	"                        node is the primary: hostname, endpoint and term, so that\n"
 	"                        replicas find the primary's forwarder; empty: none\n"
 	"                        (LITEFS_FWD_TABLE, default " FWD_DEFAULT_TABLE ")\n"
+	"  --secret-file FILE    the cluster's shared secret (16 to 1024 bytes; a final\n"
+	"                        newline is not part of it): every request must carry its\n"
+	"                        HMAC, every reply does (LITEFS_FWD_SECRET_FILE; or the\n"
+	"                        secret itself in LITEFS_FWD_SECRET, never on the command\n"
+	"                        line). Without one, only loopback addresses are served\n"
+	"  --insecure            serve a non-loopback address without a secret: anyone who\n"
+	"                        reaches the port can run SQL on the primary's databases\n"
 	"  --log-level LEVEL     error, warn, info or debug (default info)\n"
 	"  -h, --help            show this help\n";
 
@@ -171,6 +178,13 @@ static int config_set_option(struct fwd_config *c, int opt, const char *val, con
 			}
 		c->table = val;
 		return 0;
+	case 'S':
+		if (!*val) {
+			snprintf(err, errlen, "%s wants a file", what);
+			return -EINVAL;
+		}
+		c->secret_file = val;
+		return 0;
 	case 'g':
 		if (fwd_log_parse_level(val, &level)) {
 			snprintf(err, errlen, "%s wants error, warn, info or debug, not '%s'", what,
@@ -198,6 +212,8 @@ int fwd_config_parse(struct fwd_config *c, int argc, char **argv, char *err, siz
 		{ "hostname", required_argument, NULL, 'n' },
 		{ "advertise", required_argument, NULL, 'a' },
 		{ "table", required_argument, NULL, 'T' },
+		{ "secret-file", required_argument, NULL, 'S' },
+		{ "insecure", no_argument, NULL, 'I' },
 		{ "log-level", required_argument, NULL, 'g' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
@@ -217,6 +233,7 @@ int fwd_config_parse(struct fwd_config *c, int argc, char **argv, char *err, siz
 		{ 'n', "LITEFS_FWD_HOSTNAME" },
 		{ 'a', "LITEFS_FWD_ADVERTISE" },
 		{ 'T', "LITEFS_FWD_TABLE" },
+		{ 'S', "LITEFS_FWD_SECRET_FILE" },
 	};
 	char what[64];
 	int opt, rc;
@@ -251,6 +268,9 @@ int fwd_config_parse(struct fwd_config *c, int argc, char **argv, char *err, siz
 		case 'h':
 			c->help = true;
 			return 0;
+		case 'I':
+			c->insecure = true;
+			continue;
 		case ':':
 			snprintf(err, errlen, "missing value of '%s'", argv[optind - 1]);
 			return -EINVAL;
@@ -258,11 +278,9 @@ int fwd_config_parse(struct fwd_config *c, int argc, char **argv, char *err, siz
 			snprintf(err, errlen, "unknown option '%s'", argv[optind - 1]);
 			return -EINVAL;
 		default:
-			snprintf(what, sizeof(what), "--%s",
-				 opt == 'l' ? "listen" : opt == 'm' ? "mount" :
-				 opt == 'w' ? "workers" : opt == 'x' ? "max-message" :
-				 opt == 't' ? "role-ttl" : opt == 'e' ? "events-url" :
-				 opt == 'r' ? "request-record" : "log-level");
+			for (size_t i = 0; longopts[i].name; i++)
+				if (longopts[i].val == opt)
+					snprintf(what, sizeof(what), "--%s", longopts[i].name);
 			rc = config_set_option(c, opt, optarg, what, err, errlen);
 			if (rc)
 				return rc;
@@ -274,4 +292,29 @@ int fwd_config_parse(struct fwd_config *c, int argc, char **argv, char *err, siz
 		return -EINVAL;
 	}
 	return 0;
+}
+
+bool fwd_config_listen_is_local(const char *listen)
+{
+	const char *host, *end;
+
+	if (!strncmp(listen, "ipc://", 6))
+		return true;
+	if (strncmp(listen, "tcp://", 6))
+		return false;
+	host = listen + 6;
+	if (!strncmp(host, "[::1]:", 6))
+		return true;
+	end = strrchr(host, ':');
+	if (!end)
+		return false;
+	if ((size_t)(end - host) == 9 && !strncmp(host, "localhost", 9))
+		return true;
+	/* 127.0.0.0/8, as a dotted quad of digits */
+	if (strncmp(host, "127.", 4))
+		return false;
+	for (const char *p = host + 4; p < end; p++)
+		if (!(*p == '.' || (*p >= '0' && *p <= '9')))
+			return false;
+	return true;
 }

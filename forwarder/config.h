@@ -32,9 +32,16 @@ struct fwd_config {
 	const char *hostname; /* this node's name in .primary; NULL: gethostname() */
 	const char *advertise; /* the endpoint replicas reach; NULL: derived from listen */
 	const char *table;    /* the tracking table; "" for none */
+	const char *secret_file; /* the cluster's secret, in a file; NULL: none (the secret
+	                          * itself may come from LITEFS_FWD_SECRET) */
+	bool insecure;        /* listen beyond loopback without a secret */
 	enum fwd_log_level log_level;
 	bool help;            /* --help was given: print fwd_config_usage and exit 0 */
 };
+
+/* Whether the nanomsg URL listen reaches only this host: ipc://, or tcp:// on a loopback
+ * address (127.0.0.0/8, [::1], localhost). */
+bool fwd_config_listen_is_local(const char *listen);
 
 /* The text of `litefs-fwd forwarder --help`. */
 extern const char fwd_config_usage[];
@@ -42,7 +49,8 @@ extern const char fwd_config_usage[];
 /* Fills c from argv[0..argc) (argv[0] is the command name, "forwarder"), falling back to
  * LITEFS_FWD_LISTEN, LITEFS_FWD_MOUNT, LITEFS_FWD_WORKERS, LITEFS_FWD_MAX_MESSAGE,
  * LITEFS_FWD_CACHE_TTL_MS, LITEFS_FWD_EVENTS_URL, LITEFS_FWD_REQUEST_RECORD,
- * LITEFS_FWD_HOSTNAME, LITEFS_FWD_ADVERTISE, LITEFS_FWD_TABLE and then to the defaults. Returns 0, or -EINVAL with a one-line reason in err (which names
+ * LITEFS_FWD_HOSTNAME, LITEFS_FWD_ADVERTISE, LITEFS_FWD_TABLE, LITEFS_FWD_SECRET_FILE and then
+ * to the defaults. Returns 0, or -EINVAL with a one-line reason in err (which names
  * the option or variable at fault). Uses getopt_long(), so it is not thread-safe. */
 int fwd_config_parse(struct fwd_config *c, int argc, char **argv, char *err, size_t errlen);
 

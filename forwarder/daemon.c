@@ -5,11 +5,13 @@
 
 #include <errno.h>
 #include <signal.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
+#include "auth.h"
 #include "config.h"
 #include "fault.h"
 #include "litefs_info.h"
@@ -44,6 +46,8 @@ int fwd_daemon_main(int argc, char **argv)
 	struct fwd_server_opts opts;
 	struct fwd_server *server;
 	struct fwd_tracking *tracking = NULL;
+	static struct auth_key key;   /* large: not on the stack */
+	bool authenticated;
 	struct fwd_config c;
 	char hostname[256], advertised[600];
 	sigset_t set;
@@ -75,6 +79,20 @@ int fwd_daemon_main(int argc, char **argv)
 		fwd_log_error("LITEFS_FWD_FAULT: unknown fault '%s'", getenv("LITEFS_FWD_FAULT"));
 		return 1;
 	}
+	rc = auth_key_load(&key, getenv("LITEFS_FWD_SECRET"), c.secret_file, err, sizeof(err));
+	if (rc) {
+		fwd_log_error("%s", err);
+		return 2;
+	}
+	if (!key.len && !fwd_config_listen_is_local(c.listen) && !c.insecure) {
+		fwd_log_error("refusing to serve %s without a secret: anyone reaching it could run "
+			      "SQL on this node's databases. Give the cluster's secret "
+			      "(LITEFS_FWD_SECRET or --secret-file), listen on a loopback address, "
+			      "or say --insecure", c.listen);
+		return 2;
+	}
+	if (!key.len && !fwd_config_listen_is_local(c.listen))
+		fwd_log_warn("serving %s without a secret (--insecure)", c.listen);
 	if (*c.events_url && fwd_litefs_info_url(c.events_url, info_url, sizeof(info_url))) {
 		fwd_log_error("cannot make the /info URL of %s", c.events_url);
 		return 1;
@@ -87,14 +105,18 @@ int fwd_daemon_main(int argc, char **argv)
 		.info_url = info_url,
 		.no_request_record = !c.request_record,
 		.max_message = c.max_message,
+		.key = &key,
 	};
+	authenticated = key.len != 0;
 	rc = fwd_server_start(&opts, &server);
+	auth_key_clear(&key); /* the server keeps its copy */
 	if (rc) {
 		fwd_log_error("cannot serve %s: %s", c.listen, strerror(-rc));
 		return 1;
 	}
-	fwd_log_info("serving %s for the databases in %s, %d workers, messages up to %zu bytes",
-		     c.listen, c.mount, c.workers, c.max_message);
+	fwd_log_info("serving %s for the databases in %s, %d workers, messages up to %zu bytes, "
+		     "%s", c.listen, c.mount, c.workers, c.max_message,
+		     authenticated ? "requests authenticated" : "no authentication");
 	if (c.hostname)
 		snprintf(hostname, sizeof(hostname), "%s", c.hostname);
 	else if (gethostname(hostname, sizeof(hostname) - 1))

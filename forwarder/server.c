@@ -21,6 +21,7 @@
 #include <nanomsg/nn.h>
 #include <nanomsg/reqrep.h>
 
+#include "authn.h"
 #include "dedup.h"
 #include "log.h"
 #include "request.h"
@@ -56,6 +57,8 @@ struct fwd_server {
 	struct fwd_role_cache role;   /* initialised once mount is set */
 	bool role_init;
 	struct fwd_request_ctx req;   /* what the workers share */
+	struct fwd_authn authn;       /* with authn_on */
+	bool authn_on;
 	char *listen, *mount;
 	size_t max_message;
 	int linger_ms;
@@ -64,6 +67,11 @@ struct fwd_server {
 	bool stopping;            /* new requests are refused (not executed); atomic */
 	bool exiting;             /* workers end; atomic */
 };
+
+/* Requests a replay window (AUTH_DEFAULT_WINDOW_MS) may bring: beyond that rate, about
+ * 4000 a second sustained, requests are refused (a replay could not be ruled out). The
+ * cache takes 4 MiB at most. */
+#define FWD_SERVER_AUTH_PER_WINDOW 131072
 
 static int64_t server_now_ms(void)
 {
@@ -202,9 +210,14 @@ static void server_answer(struct server_worker *w, struct server_request *r)
 	struct wire_buf reply = { 0 };
 	struct nn_iovec iov;
 	struct nn_msghdr hdr;
+	size_t len = r->len;
 	int rc;
 
-	if (r->refuse) {
+	if (s->authn_on &&
+	    fwd_authn_check(&s->authn, r->body, r->len, &len, &reply, s->max_message)) {
+		/* refused, nothing executed: the ERROR is sent as it is (unsealed) */
+		rc = reply.len ? 0 : -ENOMEM;
+	} else if (r->refuse) {
 		/* Stopping: say so, so that the client knows nothing was executed and goes
 		 * elsewhere or retries, instead of waiting for an answer that never comes. */
 		struct wire_error e = {
@@ -215,8 +228,12 @@ static void server_answer(struct server_worker *w, struct server_request *r)
 		};
 
 		rc = wire_encode_error(&reply, &e, s->max_message);
+		if (!rc && s->authn_on)
+			rc = fwd_authn_seal(&s->authn, &reply);
 	} else {
-		rc = fwd_request_handle(&s->req, r->body, r->len, &reply);
+		rc = fwd_request_handle(&s->req, r->body, len, &reply);
+		if (!rc && s->authn_on)
+			rc = fwd_authn_seal(&s->authn, &reply);
 	}
 	nn_freemsg(r->body);
 	r->body = NULL;
@@ -308,6 +325,8 @@ static void server_teardown(struct fwd_server *s)
 	fwd_dedup_destroy(s->dedup);
 	if (s->role_init)
 		fwd_role_cache_destroy(&s->role);
+	if (s->authn_on)
+		fwd_authn_destroy(&s->authn);
 	free(s->workers);
 	free(s->listen);
 	free(s->mount);
@@ -319,7 +338,7 @@ static void server_teardown(struct fwd_server *s)
  * Returns 0 or a negative errno. */
 static int server_open_socket(struct fwd_server *s)
 {
-	int maxsize = (int)s->max_message;
+	int maxsize = (int)s->max_message + (s->authn_on ? AUTH_TRAILER_BYTES : 0);
 	size_t sz = sizeof(s->rcv_fd);
 
 	s->sock = nn_socket(AF_SP_RAW, NN_REP);
@@ -340,7 +359,8 @@ int fwd_server_start(const struct fwd_server_opts *o, struct fwd_server **out)
 	struct fwd_server *s;
 	int rc;
 
-	if (o->workers < 1 || o->max_message > INT_MAX || o->max_message < WIRE_HEADER_SIZE)
+	if (o->workers < 1 || o->max_message > INT_MAX - AUTH_TRAILER_BYTES ||
+	    o->max_message < WIRE_HEADER_SIZE)
 		return -EINVAL;
 	s = calloc(1, sizeof(*s));
 	if (!s)
@@ -375,6 +395,13 @@ int fwd_server_start(const struct fwd_server_opts *o, struct fwd_server **out)
 		rc = -errno;
 		goto fail;
 	}
+	if (o->key && o->key->len) {
+		rc = fwd_authn_init(&s->authn, o->key, AUTH_DEFAULT_WINDOW_MS,
+				    FWD_SERVER_AUTH_PER_WINDOW);
+		if (rc)
+			goto fail;
+		s->authn_on = true;
+	}
 	rc = fwd_exec_init(&s->exec, s->mount);
 	if (rc)
 		goto fail;
@@ -405,6 +432,16 @@ int fwd_server_start(const struct fwd_server_opts *o, struct fwd_server **out)
 fail:
 	server_teardown(s);
 	return rc;
+}
+
+uint64_t fwd_server_auth_refused(struct fwd_server *s)
+{
+	uint64_t n = 0;
+
+	if (s->authn_on)
+		for (int i = 0; i < FWD_AUTHN_NREASONS; i++)
+			n += fwd_authn_refused(&s->authn, (enum fwd_authn_reason)i);
+	return n;
 }
 
 void fwd_server_stop(struct fwd_server *s)

@@ -76,6 +76,12 @@ static void config_load_once(void)
 		log_warn("ignoring LITEFS_FWD_TABLE=%s (expected a plain SQL name)", table);
 		snprintf(fwd_config.table, sizeof(fwd_config.table), "_litefs_fwd_primary");
 	}
+	if (auth_key_load(&fwd_config.key, getenv("LITEFS_FWD_SECRET"),
+			  getenv("LITEFS_FWD_SECRET_FILE"), fwd_config.key_error,
+			  sizeof(fwd_config.key_error))) {
+		fwd_config.key_unusable = true;
+		log_error("%s; nothing will be forwarded", fwd_config.key_error);
+	}
 	fwd_config.poll_ms = config_int("LITEFS_FWD_POLL_MS", 30000, 0, 86400000);
 	fwd_config.cache_ttl_ms = config_int("LITEFS_FWD_CACHE_TTL_MS", 5000, 0, 3600000);
 	fwd_config.timeout_ms = config_int("LITEFS_FWD_TIMEOUT_MS", 15000, 1, 3600000);

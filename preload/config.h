@@ -6,6 +6,8 @@
 #include <limits.h>
 #include <stdbool.h>
 
+#include "auth.h"
+
 struct fwd_config {
 	char mount[PATH_MAX];       /* LITEFS_FWD_MOUNT, default /litefs, resolved */
 	bool litefs;                /* the mount is a directory: LiteFS is present */
@@ -25,6 +27,11 @@ struct fwd_config {
 	char endpoint[256];         /* LITEFS_FWD_ENDPOINT, default tcp://{primary}:20208 */
 	char *endpoints;            /* LITEFS_FWD_ENDPOINTS "host=url,host=url" or NULL */
 	unsigned max_message;       /* LITEFS_FWD_MAX_MESSAGE */
+	struct auth_key key;        /* LITEFS_FWD_SECRET or LITEFS_FWD_SECRET_FILE; len 0:
+	                             * messages are not authenticated */
+	bool key_unusable;          /* a secret was given but cannot be used: nothing is
+	                             * sent (key_error says why) */
+	char key_error[160];
 };
 
 extern struct fwd_config fwd_config;

@@ -12,6 +12,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "auth.h"
 #include "config.h"
 #include "events_follow.h"
 #include "forward.h"
@@ -101,6 +102,73 @@ static struct transport *fwd_transport_for(const char *endpoint)
 		snprintf(fwd_transport_ep, sizeof(fwd_transport_ep), "%s", endpoint);
 	}
 	return fwd_transport;
+}
+
+static uint64_t fwd_wall_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+/* Sends msg[0..len) on t and waits up to timeout_ms for the reply, as transport_request()
+ * does; with a secret, the request is sealed here, at each sending (so that a request sent
+ * again is a new message, never a replay), and the reply must be sealed with it too.
+ * Returns as transport_request(), and also -EACCES when the forwarder refused this
+ * program's authentication (nothing was executed), or -EBADMSG for a reply that is not
+ * authentic (dropped: as if no answer had come). */
+static int fwd_exchange(struct transport *t, const void *msg, size_t len, void **reply,
+			size_t *rlen, int timeout_ms, int *sent)
+{
+	unsigned char *sealed;
+	size_t body = 0;
+	int rc;
+
+	if (fwd_config.key_unusable) {
+		*reply = NULL;
+		*rlen = 0;
+		*sent = 0;
+		return -EACCES;
+	}
+	if (!fwd_config.key.len)
+		return transport_request(t, msg, len, reply, rlen, timeout_ms,
+					 fwd_config.max_message, sent);
+	sealed = malloc(len + AUTH_TRAILER_BYTES);
+	if (!sealed)
+		return -ENOMEM;
+	memcpy(sealed, msg, len);
+	rc = auth_seal(&fwd_config.key, msg, len, fwd_wall_ms(), sealed + len);
+	if (!rc)
+		rc = transport_request(t, sealed, len + AUTH_TRAILER_BYTES, reply, rlen, timeout_ms,
+				       (size_t)fwd_config.max_message + AUTH_TRAILER_BYTES, sent);
+	free(sealed);
+	if (rc)
+		return rc;
+	rc = auth_open(&fwd_config.key, *reply, *rlen, fwd_wall_ms(), AUTH_DEFAULT_WINDOW_MS,
+		       &body, NULL, NULL);
+	if (rc) {
+		struct wire_msg m;
+
+		/* A forwarder that refuses the request answers unsealed: an ERROR, which
+		 * can only make this write fail, never pass for an outcome. */
+		if (!wire_decode(*reply, *rlen, fwd_config.max_message, &m)) {
+			if (m.type == WIRE_ERROR) {
+				log_warn("the forwarder refused this program's request: %.*s",
+					 (int)m.u.error.message.n, m.u.error.message.p);
+				rc = -EACCES;
+			}
+			wire_msg_free(&m);
+		}
+		if (rc != -EACCES)
+			log_warn("a reply that is not authentic was dropped (%s)", strerror(-rc));
+		free(*reply);
+		*reply = NULL;
+		*rlen = 0;
+		return rc == -EACCES ? -EACCES : -EBADMSG;
+	}
+	*rlen = body;
+	return 0;
 }
 
 /* Binds the cells of row r to s's row statement and steps it, so that every column_*
@@ -320,8 +388,16 @@ int forward_step(struct fwd_stmt *s, const char *endpoint, struct forward_ctx *f
 			rc = -ENOMEM;
 			break;
 		}
-		rc = transport_request(t, buf.p, buf.len, &reply, &rlen, (int)left,
-				       fwd_config.max_message, &sent);
+		rc = fwd_exchange(t, buf.p, buf.len, &reply, &rlen, (int)left, &sent);
+		if (rc == -EACCES) {
+			wire_buf_free(&buf);
+			return fwd_fail(s, SQLITE_AUTH,
+					fwd_config.key_unusable ?
+					"litefs-fwd: LITEFS_FWD_SECRET or LITEFS_FWD_SECRET_FILE "
+					"cannot be used; nothing was sent" :
+					"litefs-fwd: the forwarder refused this program's "
+					"authentication (LITEFS_FWD_SECRET); nothing was executed");
+		}
 		if (rc != 0 && sent) {
 			unknown = true;
 			if (!(req.session_flags & WIRE_EXEC_REPEAT)) {
@@ -423,13 +499,17 @@ int forward_step(struct fwd_stmt *s, const char *endpoint, struct forward_ctx *f
 			}
 			if (m.type == WIRE_ERROR) {
 				char msg[600];
+				int32_t code;
 
 				snprintf(msg, sizeof(msg), "litefs-fwd: the forwarder refused the statement: %.*s",
 					 (int)m.u.error.message.n, m.u.error.message.p);
+				code = m.u.error.code;
 				wire_msg_free(&m);
 				free(reply);
 				wire_buf_free(&buf);
-				return fwd_fail(s, SQLITE_ERROR, msg);
+				/* EACCES: refused by authentication (this program holds no secret
+				 * while the forwarder does) */
+				return fwd_fail(s, code == EACCES ? SQLITE_AUTH : SQLITE_ERROR, msg);
 			}
 			wire_msg_free(&m);
 			free(reply);
@@ -479,8 +559,7 @@ static int fwd_session_exchange(struct fwd_conn *c, const char *endpoint, const 
 	rc = fwd_encode(&req, &buf);
 	*id = req.request_id;
 	if (!rc)
-		rc = transport_request(t, buf.p, buf.len, reply, rlen, timeout_ms,
-				       fwd_config.max_message, &sent);
+		rc = fwd_exchange(t, buf.p, buf.len, reply, rlen, timeout_ms, &sent);
 	wire_buf_free(&buf);
 	return rc;
 }

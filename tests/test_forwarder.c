@@ -40,6 +40,7 @@
 #include "../forwarder/litefs_info.h"
 #include "../forwarder/log.h"
 #include "../forwarder/request.h"
+#include "../common/auth.h"
 #include "../forwarder/role.h"
 #include "../forwarder/server.h"
 #include "wire.h"
@@ -2348,6 +2349,121 @@ static void test_server_tcp(void **state)
 	server_smoke(url, mnt);
 }
 
+/* A sealed copy of the EXEC (id, sql on a.db) in b, sealed with k at at_ms. */
+static void sealed_exec(struct wire_buf *b, const struct auth_key *k, uint64_t id,
+			const char *sql, uint64_t at_ms)
+{
+	unsigned char t[AUTH_TRAILER_BYTES];
+
+	b->len = 0;
+	encode_exec(b, id, "a.db", sql, NULL, 0, 5000);
+	assert_int_equal(auth_seal(k, b->p, b->len, at_ms, t), 0);
+	assert_int_equal(wire_buf_append(b, t, sizeof(t)), 0);
+}
+
+static uint64_t wall_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+/* Sends b on s and expects the forwarder's refusal: an unsealed ERROR with EACCES. */
+static void expect_refused(int s, const void *p, size_t n, uint64_t id, const char *why)
+{
+	struct wire_msg m;
+	void *raw;
+	int r = client_call(s, p, n, &raw);
+
+	assert_true(r > 0);
+	assert_int_equal(wire_decode(raw, (size_t)r, SIZE_MAX, &m), 0);
+	assert_int_equal(m.type, WIRE_ERROR);
+	assert_int_equal(m.u.error.code, EACCES);
+	assert_int_equal(m.u.error.request_id, id);
+	assert_non_null(memmem(m.u.error.message.p, m.u.error.message.n, why, strlen(why)));
+	wire_msg_free(&m);
+	nn_freemsg(raw);
+}
+
+/* With a secret, the server executes only requests sealed with it, recent and never seen,
+ * and seals its replies; everything else is refused (EACCES), executed never, and
+ * counted; valid clients are served all along. */
+static void test_server_authentication(void **state)
+{
+	char dir[PATH_MAX], mnt[PATH_MAX], url[128] = "", db[PATH_MAX + 16], err[128];
+	static struct auth_key key, other;
+	struct fwd_server_opts o = { .workers = 2, .max_message = MAX, .linger_ms = 200 };
+	struct wire_buf b = { 0 }, good = { 0 };
+	struct wire_msg m;
+	size_t body;
+	void *raw;
+	int s, r, rc = -EADDRINUSE;
+
+	(void)state;
+	make_dir("srv-auth", dir, sizeof(dir), mnt, sizeof(mnt));
+	xsnprintf(db, sizeof(db), "%s/a.db", mnt);
+	db_exec(db, "CREATE TABLE t(x)");
+	assert_int_equal(auth_key_load(&key, "the cluster's shared secret", NULL, err, sizeof(err)), 0);
+	assert_int_equal(auth_key_load(&other, "not the cluster's secret!", NULL, err, sizeof(err)), 0);
+	o.mount = mnt;
+	o.key = &key;
+	for (int tries = 0; tries < 5 && rc == -EADDRINUSE; tries++) {
+		xsnprintf(url, sizeof(url), "tcp://127.0.0.1:%d", free_tcp_port());
+		o.listen = url;
+		rc = fwd_server_start(&o, &g_res.server);
+	}
+	assert_int_equal(rc, 0);
+	s = client_open(url, 5000);
+
+	/* a sealed request: executed, and its reply sealed with the same secret */
+	sealed_exec(&good, &key, 1, "INSERT INTO t VALUES (1)", wall_ms());
+	r = client_call(s, good.p, good.len, &raw);
+	assert_true(r > 0);
+	assert_int_equal(auth_open(&key, raw, (size_t)r, wall_ms(), 30000, &body, NULL, NULL), 0);
+	assert_int_equal(wire_decode(raw, body, SIZE_MAX, &m), 0);
+	assert_int_equal(m.type, WIRE_RESULT);
+	assert_int_equal(m.u.result.rc, SQLITE_DONE);
+	wire_msg_free(&m);
+	nn_freemsg(raw);
+
+	/* the same bytes again: a replay */
+	expect_refused(s, good.p, good.len, 1, "replayed");
+	/* not sealed */
+	b.len = 0;
+	encode_exec(&b, 2, "a.db", "INSERT INTO t VALUES (2)", NULL, 0, 5000);
+	expect_refused(s, b.p, b.len, 2, "not authenticated");
+	/* sealed with another secret */
+	sealed_exec(&b, &other, 3, "INSERT INTO t VALUES (3)", wall_ms());
+	expect_refused(s, b.p, b.len, 3, "wrong authentication");
+	/* altered after sealing: the statement changed */
+	sealed_exec(&b, &key, 4, "INSERT INTO t VALUES (4)", wall_ms());
+	((char *)b.p)[b.len - AUTH_TRAILER_BYTES - 3] = '9';
+	expect_refused(s, b.p, b.len, 4, "wrong authentication");
+	/* sealed too long ago, or too far ahead */
+	sealed_exec(&b, &key, 5, "INSERT INTO t VALUES (5)", wall_ms() - 120000);
+	expect_refused(s, b.p, b.len, 5, "time window");
+	sealed_exec(&b, &key, 6, "INSERT INTO t VALUES (6)", wall_ms() + 120000);
+	expect_refused(s, b.p, b.len, 6, "time window");
+	/* cut short: no trailer where it should be */
+	sealed_exec(&b, &key, 7, "INSERT INTO t VALUES (7)", wall_ms());
+	expect_refused(s, b.p, b.len - 1, 7, "");
+
+	assert_int_equal(fwd_server_auth_refused(g_res.server), 7);
+	/* none of them ran; a valid client is still served */
+	sealed_exec(&b, &key, 8, "INSERT INTO t VALUES (8)", wall_ms());
+	r = client_call(s, b.p, b.len, &raw);
+	assert_true(r > 0);
+	assert_int_equal(auth_open(&key, raw, (size_t)r, wall_ms(), 30000, &body, NULL, NULL), 0);
+	nn_freemsg(raw);
+	/* rows 1 and 8 only */
+	assert_int_equal(db_int(db, "SELECT count(*) * 100 + sum(x) FROM t"), 209);
+	wire_buf_free(&b);
+	wire_buf_free(&good);
+	auth_key_clear(&key);
+	auth_key_clear(&other);
+}
+
 static void test_server_ipc(void **state)
 {
 	char dir[PATH_MAX], mnt[PATH_MAX], url[PATH_MAX + 32], path[PATH_MAX + 16];
@@ -2692,6 +2808,7 @@ int main(void)
 		T(test_config),
 		T(test_log_line),
 		T(test_server_tcp),
+		T(test_server_authentication),
 		T(test_server_ipc),
 		T(test_server_big_blob),
 		T(test_server_many_clients),

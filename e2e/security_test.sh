@@ -1,0 +1,91 @@
+#!/usr/bin/env bash
+# End-to-end: the authenticated channel. Forwarders that hold the cluster's secret execute
+# only what programs holding the same secret send; a program without it, or with another,
+# gets SQLITE_AUTH at once and writes nothing; the secret never shows in logs or in the
+# process list; a forwarder refuses to serve beyond loopback without a secret.
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+source "$(dirname "${BASH_SOURCE[0]}")/fwd_lib.sh"
+
+SECRET="correct horse battery staple, 42"
+
+# rows DIR: the keys written on the primary, in order.
+rows() { node_sql "$1" node1 app.db "SELECT group_concat(key, ' ') FROM (SELECT key FROM k ORDER BY key);"; }
+
+test_authenticated_channel() {
+	local d secret_file
+	d=$(new_dir auth) || return
+	secret_file=$d/secret
+	printf '%s\n' "$SECRET" >"$secret_file"
+	chmod 600 "$secret_file"
+	FWD_SERVER_ENV=(LITEFS_FWD_SECRET_FILE="$secret_file")
+	fwd_cluster d auth --db app.db || { FWD_SERVER_ENV=(); return; }
+	FWD_SERVER_ENV=()
+	must "schema" node_sql "$d" node1 app.db "CREATE TABLE k(key TEXT);" || return
+	wait_same_pos "$d" app.db 5 node1 node2 || return
+	assert_contains "the forwarders authenticate requests" "requests authenticated" \
+		"$(cat "$d/node1-forwarder.log")"
+
+	capture on "$d" node2 env LITEFS_FWD_SECRET_FILE="$secret_file" sqlite3 -batch \
+		"$(node_mnt "$d" node2)/app.db" "INSERT INTO k VALUES ('with-secret');"
+	assert_eq "a program holding the secret (file) writes through the forwarder" 0 "$RC" ||
+		evidence stderr "$ERR"
+	capture on "$d" node2 env LITEFS_FWD_SECRET="$SECRET" "$E2E_PY" -c '
+import os, sqlite3
+c = sqlite3.connect(os.environ["LITEFS_FWD_MOUNT"] + "/app.db", isolation_level=None)
+c.execute("INSERT INTO k VALUES (?)", ("python-with-secret",))
+print(c.execute("SELECT count(*) FROM k").fetchone()[0])
+'
+	assert_eq "so does python, with the secret in the environment (and reads its write)" "2" "$OUT" ||
+		evidence stderr "$ERR"
+
+	local t0 ms
+	t0=$(now_ms)
+	capture on "$d" node2 sqlite3 -batch "$(node_mnt "$d" node2)/app.db" \
+		"INSERT INTO k VALUES ('no-secret');"
+	ms=$(($(now_ms) - t0))
+	assert_ne "a program without the secret cannot write" 0 "$RC"
+	assert_contains "it is told so (SQLITE_AUTH, nothing executed)" \
+		"not authenticated (no secret on the client?); nothing was executed (23)" "$ERR"
+	assert_num "at once, not after the forwarding timeout (ms)" "$ms" "<" 3000
+	capture on "$d" node2 env LITEFS_FWD_SECRET="another secret, 32 bytes long.." sqlite3 -batch \
+		"$(node_mnt "$d" node2)/app.db" "INSERT INTO k VALUES ('wrong-secret');"
+	assert_ne "nor can one with another secret" 0 "$RC"
+	assert_contains "and is told so" "nothing was executed (23)" "$ERR"
+	capture on "$d" node2 env LITEFS_FWD_SECRET="short" sqlite3 -batch \
+		"$(node_mnt "$d" node2)/app.db" "INSERT INTO k VALUES ('short-secret');"
+	assert_ne "a secret too short to be used sends nothing" 0 "$RC"
+	assert_contains "and says why" "cannot be used; nothing was sent (23)" "$ERR"
+	assert_eq "only the authenticated writes are on the primary" "python-with-secret with-secret" \
+		"$(rows "$d")"
+	assert_contains "the forwarder logs the refusals" "refused, nothing executed" \
+		"$(cat "$d/node1-forwarder.log")"
+
+	capture on "$d" node2 env LITEFS_FWD_SECRET_FILE="$secret_file" sqlite3 -batch \
+		"$(node_mnt "$d" node2)/app.db" "INSERT INTO k VALUES ('after');"
+	assert_eq "after the refusals, a program with the secret is still served" 0 "$RC" ||
+		evidence stderr "$ERR"
+	assert_not_contains "the secret is in no forwarder log" "$SECRET" "$(cat "$d"/*-forwarder.log)"
+	assert_not_contains "nor in the process list" "$SECRET" "$(ps -eo args)"
+}
+
+# The forwarder refuses to listen beyond loopback without a secret (checked before it binds
+# anything), and says how to fix it.
+test_no_secret_beyond_loopback() {
+	local d
+	d=$(new_dir noexpose) || return
+	capture env -u LITEFS_FWD_SECRET -u LITEFS_FWD_SECRET_FILE "$FWD_BIN" forwarder \
+		--listen tcp://0.0.0.0:20297 --mount "$d" --events-url ""
+	assert_eq "refused (exit status 2)" 2 "$RC"
+	assert_contains "with the reason and the fixes" "without a secret" "$ERR"
+	assert_contains "naming --insecure" "--insecure" "$ERR"
+	capture env LITEFS_FWD_SECRET="short" "$FWD_BIN" forwarder --listen tcp://127.0.0.1:20297 \
+		--mount "$d" --events-url ""
+	assert_eq "a secret too short: refused too" 2 "$RC"
+	assert_not_contains "without showing it" "short\"" "$ERR"
+}
+
+E2E_TESTS=(
+	test_authenticated_channel
+	test_no_secret_beyond_loopback
+)
+e2e_main "$@"
