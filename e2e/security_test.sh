@@ -84,8 +84,69 @@ test_no_secret_beyond_loopback() {
 	assert_not_contains "without showing it" "short\"" "$ERR"
 }
 
+# rss_kb PID: resident memory of PID in KiB.
+rss_kb() { awk '/^VmRSS:/ { print $2 }' "/proc/$1/status"; }
+
+# A thousand idle connections (half of them past the SP handshake), a client that sends
+# half a message and stalls, and junk on 23 more connections (random bytes, random
+# messages, a message announcing 2^40 bytes, a truncated one): the forwarder executes
+# nothing of it, stays up, costs little memory for the idle ones, and serves a program
+# holding the secret at once all along.
+test_hostile_peers() {
+	local d secret_file
+	ulimit -n 4096 || { not_ok "raise the descriptor limit"; return; }
+	d=$(new_dir hostile) || return
+	secret_file=$d/secret
+	printf '%s\n' "$SECRET" >"$secret_file"
+	FWD_SERVER_ENV=(LITEFS_FWD_SECRET_FILE="$secret_file")
+	fwd_cluster d hostile --db app.db || { FWD_SERVER_ENV=(); return; }
+	FWD_SERVER_ENV=()
+	must "schema" node_sql "$d" node1 app.db "CREATE TABLE k(key TEXT);" || return
+	wait_same_pos "$d" app.db 5 node1 node2 || return
+	local addr port pid before after
+	addr=$(node_addr "$d" node1) port=${E2E_FWD_PORT_OF[$d]}
+	pid=$(pgrep -f "$FWD_BIN forwarder --listen tcp://$addr:$port" | head -n 1)
+	[[ -n $pid ]] || { not_ok "the primary's forwarder runs"; return; }
+	before=$(rss_kb "$pid")
+
+	mkfifo "$d/hold"
+	"$E2E_PY" "$E2E_ROOT/e2e/fwd/hostile.py" idle "$addr" "$port" 1000 <"$d/hold" \
+		>"$d/idle.out" 2>&1 &
+	local idle=$!
+	bg_register "$idle"
+	"$E2E_PY" "$E2E_ROOT/e2e/fwd/hostile.py" stall "$addr" "$port" <"$d/hold" \
+		>"$d/stall.out" 2>&1 &
+	local stall=$!
+	bg_register "$stall"
+	exec 7>"$d/hold"
+	wait_for 30 grep -q '"open": 1000' "$d/idle.out"
+	assert_eq "a thousand idle connections are open" 0 "$?" || evidence out "$(cat "$d/idle.out")"
+	wait_for 10 grep -q stalled "$d/stall.out"
+	assert_eq "a client stalls in the middle of a message" 0 "$?" ||
+		evidence out "$(cat "$d/stall.out")"
+	capture "$E2E_PY" "$E2E_ROOT/e2e/fwd/hostile.py" junk "$addr" "$port" 7
+	assert_match "junk sent on 23 connections" '"sent": 23' "$OUT" || evidence stderr "$ERR"
+
+	local t0 ms
+	t0=$(now_ms)
+	capture on "$d" node2 env LITEFS_FWD_SECRET_FILE="$secret_file" sqlite3 -batch \
+		"$(node_mnt "$d" node2)/app.db" "INSERT INTO k VALUES ('served');"
+	ms=$(($(now_ms) - t0))
+	assert_eq "meanwhile a program with the secret writes" 0 "$RC" || evidence stderr "$ERR"
+	assert_num "at once (ms)" "$ms" "<" 2000
+	after=$(rss_kb "$pid")
+	echo "# forwarder resident memory: $before KiB before, $after KiB with 1000 idle connections and a stalled one"
+	assert_num "the idle connections cost little (KiB added)" "$((after - before))" "<" 16384
+	assert_ok "the forwarder is still running" kill -0 "$pid"
+	exec 7>&-
+	wait "$idle" "$stall" 2>/dev/null
+	assert_eq "nothing but the program's write was executed" "served" \
+		"$(node_sql "$d" node1 app.db "SELECT group_concat(key, ' ') FROM k;")"
+}
+
 E2E_TESTS=(
 	test_authenticated_channel
 	test_no_secret_beyond_loopback
+	test_hostile_peers
 )
 e2e_main "$@"
