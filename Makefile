@@ -25,7 +25,7 @@ FUSE_LIBS   := $(shell pkg-config --libs fuse3 2>/dev/null || echo -lfuse3)
 DEB_PACKAGES := build-essential pkg-config sqlite3 libsqlite3-dev libnanomsg-dev nanomsg-utils \
                 libcmocka-dev libsodium-dev libcurl4-openssl-dev curl libfuse3-dev fuse3 libmicrohttpd-dev libjansson-dev \
                 python3 tcl libsqlite3-tcl ruby ruby-sqlite3 php-cli php-sqlite3 psmisc procps bc \
-                iproute2
+                iproute2 valgrind
 
 # --- the LiteFS stand-in cluster -------------------------------------------------------
 SIM_LIB_SRCS := $(filter-out tools/sim_main.c,$(wildcard tools/sim_*.c))
