@@ -62,6 +62,16 @@ const char fwd_config_usage[] =
 	"                        node is the primary: hostname, endpoint and term, so that\n"
 	"                        replicas find the primary's forwarder; empty: none\n"
 	"                        (LITEFS_FWD_TABLE, default " FWD_DEFAULT_TABLE ")\n"
+	"  --max-sessions N      transactions of replicas open at once, 1 to "
+	CONFIG_STR(FWD_MAX_SESSIONS) "; beyond,\n"
+	"                        a new one is refused as busy, nothing run\n"
+	"                        (LITEFS_FWD_MAX_SESSIONS, default "
+	CONFIG_STR(FWD_DEFAULT_MAX_SESSIONS) ")\n"
+	"  --session-cache KIB   page cache of each open transaction's connection, "
+	CONFIG_STR(FWD_MIN_SESSION_CACHE_KIB) " to\n"
+	"                        " CONFIG_STR(FWD_MAX_SESSION_CACHE_KIB)
+	" (LITEFS_FWD_SESSION_CACHE_KIB, default "
+	CONFIG_STR(FWD_DEFAULT_SESSION_CACHE_KIB) ")\n"
 	"  --secret-file FILE    the cluster's shared secret (16 to 1024 bytes; a final\n"
 	"                        newline is not part of it): every request must carry its\n"
 	"                        HMAC, every reply does (LITEFS_FWD_SECRET_FILE; or the\n"
@@ -178,6 +188,23 @@ static int config_set_option(struct fwd_config *c, int opt, const char *val, con
 			}
 		c->table = val;
 		return 0;
+	case 'M':
+		if (config_parse_number(val, 1, FWD_MAX_SESSIONS, &v)) {
+			snprintf(err, errlen, "%s wants 1 to %d, not '%s'", what, FWD_MAX_SESSIONS,
+				 val);
+			return -EINVAL;
+		}
+		c->max_sessions = (int)v;
+		return 0;
+	case 'C':
+		if (config_parse_number(val, FWD_MIN_SESSION_CACHE_KIB, FWD_MAX_SESSION_CACHE_KIB,
+					&v)) {
+			snprintf(err, errlen, "%s wants %d to %d KiB, not '%s'", what,
+				 FWD_MIN_SESSION_CACHE_KIB, FWD_MAX_SESSION_CACHE_KIB, val);
+			return -EINVAL;
+		}
+		c->session_cache_kib = (int)v;
+		return 0;
 	case 'S':
 		if (!*val) {
 			snprintf(err, errlen, "%s wants a file", what);
@@ -212,6 +239,8 @@ int fwd_config_parse(struct fwd_config *c, int argc, char **argv, char *err, siz
 		{ "hostname", required_argument, NULL, 'n' },
 		{ "advertise", required_argument, NULL, 'a' },
 		{ "table", required_argument, NULL, 'T' },
+		{ "max-sessions", required_argument, NULL, 'M' },
+		{ "session-cache", required_argument, NULL, 'C' },
 		{ "secret-file", required_argument, NULL, 'S' },
 		{ "insecure", no_argument, NULL, 'I' },
 		{ "log-level", required_argument, NULL, 'g' },
@@ -234,6 +263,8 @@ int fwd_config_parse(struct fwd_config *c, int argc, char **argv, char *err, siz
 		{ 'a', "LITEFS_FWD_ADVERTISE" },
 		{ 'T', "LITEFS_FWD_TABLE" },
 		{ 'S', "LITEFS_FWD_SECRET_FILE" },
+		{ 'M', "LITEFS_FWD_MAX_SESSIONS" },
+		{ 'C', "LITEFS_FWD_SESSION_CACHE_KIB" },
 	};
 	char what[64];
 	int opt, rc;
@@ -247,6 +278,8 @@ int fwd_config_parse(struct fwd_config *c, int argc, char **argv, char *err, siz
 	c->events_url = FWD_DEFAULT_EVENTS_URL;
 	c->request_record = true;
 	c->table = FWD_DEFAULT_TABLE;
+	c->max_sessions = FWD_DEFAULT_MAX_SESSIONS;
+	c->session_cache_kib = FWD_DEFAULT_SESSION_CACHE_KIB;
 	c->log_level = FWD_LOG_INFO;
 	err[0] = '\0';
 

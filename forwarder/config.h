@@ -15,6 +15,11 @@
 #define FWD_DEFAULT_ROLE_TTL_MS 5000
 #define FWD_DEFAULT_EVENTS_URL "http://localhost:20202/events"
 #define FWD_DEFAULT_TABLE "_litefs_fwd_primary"
+#define FWD_DEFAULT_MAX_SESSIONS 1024
+#define FWD_MAX_SESSIONS 65536
+#define FWD_DEFAULT_SESSION_CACHE_KIB 2048
+#define FWD_MIN_SESSION_CACHE_KIB 64
+#define FWD_MAX_SESSION_CACHE_KIB 1048576
 #define FWD_MAX_ROLE_TTL_MS 3600000
 /* Bounds of --max-message: NN_RCVMAXSIZE is an int, and a cap below a few KiB would refuse
  * ordinary statements. */
@@ -35,6 +40,8 @@ struct fwd_config {
 	const char *secret_file; /* the cluster's secret, in a file; NULL: none (the secret
 	                          * itself may come from LITEFS_FWD_SECRET) */
 	bool insecure;        /* listen beyond loopback without a secret */
+	int max_sessions;     /* 1..FWD_MAX_SESSIONS */
+	int session_cache_kib; /* FWD_MIN_SESSION_CACHE_KIB..FWD_MAX_SESSION_CACHE_KIB */
 	enum fwd_log_level log_level;
 	bool help;            /* --help was given: print fwd_config_usage and exit 0 */
 };

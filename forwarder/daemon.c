@@ -106,6 +106,8 @@ int fwd_daemon_main(int argc, char **argv)
 		.no_request_record = !c.request_record,
 		.max_message = c.max_message,
 		.key = &key,
+		.max_sessions = c.max_sessions,
+		.session_cache_kib = c.session_cache_kib,
 	};
 	authenticated = key.len != 0;
 	rc = fwd_server_start(&opts, &server);

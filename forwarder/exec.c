@@ -1062,6 +1062,14 @@ static int exec_session_begin(struct fwd_exec *x, struct fwd_exec_conn **cp,
 	}
 	if (rc)
 		return rc;
+	if (x->session_cache_kib > 0) {
+		/* a session's memory is mostly its page cache: capped, so that many open
+		 * transactions cannot take the primary's memory */
+		char pragma[64];
+
+		snprintf(pragma, sizeof(pragma), "PRAGMA cache_size = -%d", x->session_cache_kib);
+		sqlite3_exec(c->db, pragma, NULL, NULL, NULL);
+	}
 	if (req->prologue.n) {
 		char *text = strndup(req->prologue.p, req->prologue.n);
 

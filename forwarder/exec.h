@@ -22,6 +22,7 @@ struct fwd_exec {
 	pthread_mutex_t lock;         /* guards conns and nconns */
 	char *mount;
 	bool no_record;               /* no durable record of executed requests */
+	int session_cache_kib;        /* page cache of each session's connection; 0: SQLite's */
 	struct fwd_exec_conn *conns;  /* most recently used first */
 	size_t nconns;
 };

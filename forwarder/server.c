@@ -406,7 +406,9 @@ int fwd_server_start(const struct fwd_server_opts *o, struct fwd_server **out)
 	if (rc)
 		goto fail;
 	s->exec.no_record = o->no_request_record;
-	rc = fwd_sessions_create(&s->sessions, FWD_SESSIONS_MAX);
+	s->exec.session_cache_kib = o->session_cache_kib;
+	rc = fwd_sessions_create(&s->sessions, o->max_sessions > 0 ? (size_t)o->max_sessions :
+			       FWD_SESSIONS_MAX);
 	if (rc)
 		goto fail;
 	s->req = (struct fwd_request_ctx){

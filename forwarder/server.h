@@ -21,6 +21,8 @@ struct fwd_server_opts {
 	/* The cluster's secret (authn.h): requests must be sealed with it, replies are. NULL
 	 * or an empty key: no authentication. Copied. */
 	const struct auth_key *key;
+	int max_sessions;       /* transactions open at once; 0: FWD_SESSIONS_MAX */
+	int session_cache_kib;  /* page cache of each transaction's connection; 0: SQLite's */
 	/* How long the socket stays open after the last reply was sent, when stopping, so
 	 * that the reply leaves this process (nanomsg drops what is still queued at close).
 	 * 0 picks FWD_SERVER_DEFAULT_LINGER_MS. */

@@ -1479,16 +1479,16 @@ static void test_statement_cache(void **state)
 
 /* Sends one request of session `session` (flags WIRE_SESSION_*) through the request handler
  * of g_res.req; m gets the reply, decoded from out. */
-static void session_request(uint64_t id, uint64_t session, uint32_t flags, const char *prologue,
-			    uint64_t snapshot, uint32_t timeout_ms, const char *sql,
-			    struct wire_buf *out, struct wire_msg *m)
+static void session_request_db(const char *db, uint64_t id, uint64_t session, uint32_t flags,
+			       const char *prologue, uint64_t snapshot, uint32_t timeout_ms,
+			       const char *sql, struct wire_buf *out, struct wire_msg *m)
 {
 	struct wire_exec e = { .request_id = id, .session_id = session, .session_flags = flags,
 			       .snapshot_txid = snapshot, .txn_timeout_ms = timeout_ms };
 	struct wire_buf req = { 0 };
 
-	e.db.p = "s.db";
-	e.db.n = 4;
+	e.db.p = db;
+	e.db.n = (uint32_t)strlen(db);
 	e.sql.p = sql;
 	e.sql.n = (uint32_t)strlen(sql);
 	e.prologue.p = prologue;
@@ -1498,6 +1498,75 @@ static void session_request(uint64_t id, uint64_t session, uint32_t flags, const
 	assert_int_equal(fwd_request_handle(&g_res.req, req.p, req.len, out), 0);
 	assert_int_equal(wire_decode(out->p, out->len, MAX, m), 0);
 	wire_buf_free(&req);
+}
+
+/* session_request_db() on s.db. */
+static void session_request(uint64_t id, uint64_t session, uint32_t flags, const char *prologue,
+			    uint64_t snapshot, uint32_t timeout_ms, const char *sql,
+			    struct wire_buf *out, struct wire_msg *m)
+{
+	session_request_db("s.db", id, session, flags, prologue, snapshot, timeout_ms, sql, out,
+			   m);
+}
+
+/* Limits: beyond the most transactions open at once (4 here, one per database), a new one
+ * is refused as busy with a clear message, having run nothing; once one ends, there is
+ * room again. Each session's page cache is capped as configured. */
+static void test_session_limits(void **state)
+{
+	char dir[PATH_MAX], mnt[PATH_MAX], path[PATH_MAX + 16], db[16];
+	struct wire_buf out = { 0 };
+	struct wire_msg m;
+
+	(void)state;
+	make_dir("limits", dir, sizeof(dir), mnt, sizeof(mnt));
+	for (int i = 0; i < 5; i++) {
+		xsnprintf(path, sizeof(path), "%s/%c.db", mnt, 'a' + i);
+		db_exec(path, "CREATE TABLE t(x)");
+	}
+	request_open(mnt, 64, 5000);
+	g_res.exec.session_cache_kib = 512;
+	for (int i = 0; i < 4; i++) {
+		xsnprintf(db, sizeof(db), "%c.db", 'a' + i);
+		session_request_db(db, 10 + (uint64_t)i, 100 + (uint64_t)i, WIRE_SESSION_BEGIN,
+				   "BEGIN;", 0, 5000, "INSERT INTO t VALUES (1)", &out, &m);
+		assert_int_equal(m.u.result.rc, SQLITE_DONE);
+		assert_true(m.u.result.flags & WIRE_RESULT_IN_TXN);
+		wire_msg_free(&m);
+	}
+	assert_int_equal(fwd_sessions_count(g_res.sessions), 4);
+	session_request_db("e.db", 20, 200, WIRE_SESSION_BEGIN, "BEGIN;", 0, 5000,
+			   "INSERT INTO t VALUES (1)", &out, &m);
+	assert_int_equal(m.type, WIRE_RESULT);
+	assert_int_equal(m.u.result.rc, SQLITE_BUSY);
+	assert_true(m.u.result.flags & WIRE_RESULT_NOT_BEGUN);
+	assert_non_null(memmem(m.u.result.errmsg.p, m.u.result.errmsg.n,
+			       "too many open transactions", 26));
+	wire_msg_free(&m);
+	xsnprintf(path, sizeof(path), "%s/e.db", mnt);
+	assert_int_equal(db_int(path, "SELECT count(*) FROM t"), 0);
+	/* each session's page cache is capped */
+	session_request_db("a.db", 30, 100, 0, NULL, 0, 5000, "PRAGMA cache_size", &out, &m);
+	assert_int_equal(m.u.result.nrows, 1);
+	assert_true(m.u.result.cells[0].u.i == -512);
+	wire_msg_free(&m);
+	/* one ends: room for another */
+	session_request_db("a.db", 31, 100, 0, NULL, 0, 5000, "COMMIT", &out, &m);
+	assert_int_equal(m.u.result.rc, SQLITE_DONE);
+	wire_msg_free(&m);
+	session_request_db("e.db", 32, 201, WIRE_SESSION_BEGIN, "BEGIN;", 0, 5000,
+			   "INSERT INTO t VALUES (1)", &out, &m);
+	assert_int_equal(m.u.result.rc, SQLITE_DONE);
+	wire_msg_free(&m);
+	for (int i = 1; i < 4; i++) {
+		xsnprintf(db, sizeof(db), "%c.db", 'a' + i);
+		session_request_db(db, 40 + (uint64_t)i, 100 + (uint64_t)i, 0, NULL, 0, 5000,
+				   "ROLLBACK", &out, &m);
+		wire_msg_free(&m);
+	}
+	session_request_db("e.db", 50, 201, 0, NULL, 0, 5000, "ROLLBACK", &out, &m);
+	wire_msg_free(&m);
+	wire_buf_free(&out);
 }
 
 /* A transaction: opened by its first write after the replayed BEGIN and SAVEPOINT, its
@@ -2809,6 +2878,7 @@ int main(void)
 		T(test_log_line),
 		T(test_server_tcp),
 		T(test_server_authentication),
+		T(test_session_limits),
 		T(test_server_ipc),
 		T(test_server_big_blob),
 		T(test_server_many_clients),
