@@ -25,7 +25,7 @@ FUSE_LIBS   := $(shell pkg-config --libs fuse3 2>/dev/null || echo -lfuse3)
 DEB_PACKAGES := build-essential pkg-config sqlite3 libsqlite3-dev libnanomsg-dev nanomsg-utils \
                 libcmocka-dev libsodium-dev libcurl4-openssl-dev curl libfuse3-dev fuse3 libmicrohttpd-dev libjansson-dev \
                 python3 tcl libsqlite3-tcl ruby ruby-sqlite3 php-cli php-sqlite3 psmisc procps bc \
-                iproute2 valgrind
+                iproute2 valgrind clang
 
 # --- the LiteFS stand-in cluster -------------------------------------------------------
 SIM_LIB_SRCS := $(filter-out tools/sim_main.c,$(wildcard tools/sim_*.c))
@@ -130,3 +130,81 @@ bench: deps
 
 clean:
 	rm -rf $(BUILD)
+
+# ==== fuzzing: libFuzzer harnesses of fuzz/ (clang) ===========================================
+#   make fuzz          build the harnesses, then run each for FUZZ_SECONDS (default 600) on
+#                      $(BUILD)/fuzz/corpus-NAME, a corpus that starts as a copy of
+#                      fuzz/corpus/NAME/ and keeps what the runs add; stops with an error at
+#                      the first crash, leak, sanitizer report or timeout (the input is kept
+#                      in $(BUILD)/fuzz/artifacts-NAME/)
+#   make fuzz-build    build only: $(BUILD)/fuzz/fuzz_wire, fuzz_events, fuzz_request
+#   make fuzz-seeds    write the wire and request seeds of fuzz/corpus/ again (fuzz/make_seeds.c)
+# The code under test is compiled again with clang, with coverage and sanitizers, into
+# $(BUILD)/fuzz/obj/; the gcc objects of $(BUILD)/obj/ are not used.
+FUZZ_CC       ?= clang
+FUZZ_SECONDS  ?= 600
+FUZZ_TIMEOUT  ?= 60
+FUZZ_OPTIONS  ?= -rss_limit_mb=2048 -print_final_stats=1 -timeout=$(FUZZ_TIMEOUT)
+FUZZ_NAMES    := wire events request
+FUZZ_DIR      := $(BUILD)/fuzz
+FUZZ_BINS     := $(FUZZ_NAMES:%=$(FUZZ_DIR)/fuzz_%)
+FUZZ_SAN      := -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
+# The project's warnings, not fatal for the code under test (clang may warn where gcc
+# does not); fatal for the harnesses.
+FUZZ_CFLAGS   := -std=gnu11 -D_GNU_SOURCE -fno-common -pthread -g -O1 $(FUZZ_SAN) \
+                 $(filter-out -Werror,$(WARN)) -Icommon -Iforwarder
+FUZZ_LDFLAGS  := -fsanitize=fuzzer,address,undefined -pthread
+FUZZ_COMMON_OBJS := $(patsubst %.c,$(FUZZ_DIR)/obj/%.o,$(wildcard common/*.c))
+FUZZ_FWD_OBJS    := $(patsubst %.c,$(FUZZ_DIR)/obj/%.o,$(wildcard forwarder/*.c))
+FUZZ_LIBS_wire    :=
+FUZZ_LIBS_events  := -ljansson
+FUZZ_LIBS_request  = -lsqlite3 -ljansson -lcurl -lnanomsg -lpthread -ldl \
+                     $(shell pkg-config --libs libsodium 2>/dev/null)
+
+.PHONY: fuzz fuzz-build fuzz-seeds
+.SECONDARY: $(FUZZ_NAMES:%=$(FUZZ_DIR)/obj/fuzz/fuzz_%.o)
+fuzz-build: $(FUZZ_BINS)
+
+$(FUZZ_DIR)/obj/common/%.o: common/%.c $(HEADERS)
+	@mkdir -p $(dir $@)
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer-no-link -c -o $@ $<
+
+$(FUZZ_DIR)/obj/forwarder/%.o: forwarder/%.c $(HEADERS)
+	@mkdir -p $(dir $@)
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer-no-link -c -o $@ $<
+
+$(FUZZ_DIR)/obj/fuzz/%.o: fuzz/%.c $(HEADERS)
+	@mkdir -p $(dir $@)
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -Werror -c -o $@ $<
+
+$(FUZZ_DIR)/libcommon.a: $(FUZZ_COMMON_OBJS)
+	rm -f $@ && ar rcs $@ $^
+
+$(FUZZ_DIR)/libforwarder.a: $(FUZZ_FWD_OBJS)
+	rm -f $@ && ar rcs $@ $^
+
+$(FUZZ_DIR)/fuzz_%: $(FUZZ_DIR)/obj/fuzz/fuzz_%.o $(FUZZ_DIR)/libforwarder.a $(FUZZ_DIR)/libcommon.a
+	$(FUZZ_CC) $(FUZZ_LDFLAGS) -o $@ $^ $(FUZZ_LIBS_$*)
+
+# Each harness in turn; its temporary files go to $(FUZZ_DIR)/tmp.
+fuzz: fuzz-build
+	@set -e; mkdir -p $(FUZZ_DIR)/tmp; \
+	for name in $(FUZZ_NAMES); do \
+	  corpus=$(FUZZ_DIR)/corpus-$$name; artifacts=$(FUZZ_DIR)/artifacts-$$name/; \
+	  mkdir -p $$corpus $$artifacts; cp fuzz/corpus/$$name/* $$corpus/; \
+	  echo "fuzz: fuzz_$$name for $(FUZZ_SECONDS) s on $$corpus"; \
+	  if ! TMPDIR=$(abspath $(FUZZ_DIR))/tmp UBSAN_OPTIONS=print_stacktrace=1 \
+	       $(FUZZ_DIR)/fuzz_$$name -max_total_time=$(FUZZ_SECONDS) $(FUZZ_OPTIONS) \
+	       -artifact_prefix=$$artifacts $$corpus; then \
+	    echo "fuzz: fuzz_$$name found a problem; the input is in $$artifacts" >&2; exit 1; \
+	  fi; \
+	done; echo "fuzz: no findings"
+
+fuzz-seeds: $(FUZZ_DIR)/make_seeds
+	@mkdir -p fuzz/corpus/wire fuzz/corpus/request
+	$(FUZZ_DIR)/make_seeds fuzz/corpus
+
+$(FUZZ_DIR)/make_seeds: fuzz/make_seeds.c common/wire.c common/wire.h
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -Icommon -o $@ fuzz/make_seeds.c common/wire.c $(LDFLAGS)
+# ==== end of fuzzing ==========================================================================

@@ -73,6 +73,7 @@ struct fwd_exec_conn {
 	bool txid_known;
 	bool record_ready;   /* the record table exists (as far as this connection knows) */
 	unsigned recorded;   /* records written here, for pruning now and then */
+	bool own;            /* a session's own connection, not shared by clients */
 	size_t name_len;
 	char name[];         /* NUL-terminated */
 };
@@ -222,6 +223,44 @@ static void exec_conn_evict(struct fwd_exec *x)
 	}
 }
 
+/* Whether PRAGMA name, given a value, changes the database file rather than the
+ * connection (the interposer forwards only those outside a transaction). */
+static bool exec_pragma_changes_file(const char *name)
+{
+	static const char *const file[] = {
+		"application_id", "auto_vacuum",        "default_cache_size", "encoding",
+		"journal_mode",   "page_size",          "schema_version",     "user_version",
+		"incremental_vacuum", "optimize",       "wal_checkpoint",
+	};
+
+	for (size_t i = 0; i < sizeof(file) / sizeof(file[0]); i++)
+		if (!sqlite3_stricmp(name, file[i]))
+			return true;
+	return false;
+}
+
+/* The authorizer of every connection of the forwarder: what arrives is a remote client's
+ * SQL with values the client bound, and SQLite trusts bound values as the application's.
+ * fts3_tokenizer() reads and writes function pointers of the library (a bound argument
+ * passes even when the library turned it off); load_extension() loads code. Both are
+ * refused at prepare time, whatever the library was built with. */
+static int exec_authorize(void *arg, int action, const char *a, const char *b, const char *db,
+			  const char *trigger)
+{
+	const struct fwd_exec_conn *c = arg;
+
+	(void)db;
+	(void)trigger;
+	if (action == SQLITE_FUNCTION && b &&
+	    (!sqlite3_stricmp(b, "fts3_tokenizer") || !sqlite3_stricmp(b, "load_extension")))
+		return SQLITE_DENY;
+	/* A connection the clients share keeps whatever one of them sets: a PRAGMA that
+	 * changes the connection (not the database file) would change it for all of them. */
+	if (action == SQLITE_PRAGMA && !c->own && a && b && !exec_pragma_changes_file(a))
+		return SQLITE_DENY;
+	return SQLITE_OK;
+}
+
 /* Opens a connection to <mount>/<name>, not yet in x. Returns 0 with *out set; -ENOMEM or
  * -ENAMETOOLONG; or -EIO when SQLite could not open the database (its rc, extended rc
  * and message are then in o). */
@@ -255,6 +294,13 @@ static int exec_conn_open(struct fwd_exec *x, const struct wire_str *name,
 	 * library's default. */
 	sqlite3_limit(c->db, SQLITE_LIMIT_ATTACHED, 0);
 	sqlite3_db_config(c->db, SQLITE_DBCONFIG_ENABLE_LOAD_EXTENSION, 0, NULL);
+	/* fts3_tokenizer() with two arguments replaces a tokenizer's function pointers: off
+	 * (libraries built with SQLITE_ENABLE_FTS3_TOKENIZER allow it by default); and the
+	 * defensive mode, which refuses what can corrupt a database on purpose
+	 * (writable_schema, shadow tables of virtual tables, journal_mode=OFF). */
+	sqlite3_db_config(c->db, SQLITE_DBCONFIG_ENABLE_FTS3_TOKENIZER, 0, NULL);
+	sqlite3_db_config(c->db, SQLITE_DBCONFIG_DEFENSIVE, 1, NULL);
+	sqlite3_set_authorizer(c->db, exec_authorize, c);
 	pthread_mutex_init(&c->run_lock, NULL);
 	fwd_log_debug("opened %s", path);
 	*out = c;
@@ -1062,6 +1108,7 @@ static int exec_session_begin(struct fwd_exec *x, struct fwd_exec_conn **cp,
 	}
 	if (rc)
 		return rc;
+	c->own = true;
 	if (x->session_cache_kib > 0) {
 		/* a session's memory is mostly its page cache: capped, so that many open
 		 * transactions cannot take the primary's memory */

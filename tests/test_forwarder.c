@@ -292,8 +292,16 @@ static void test_dbname_table(void **state)
 	} cases[] = {
 		{ "app.db", 0, 0 },
 		{ "a", 0, 0 },
-		{ "...", 0, 0 },
-		{ ".hidden.db", 0, 0 },
+		{ "...", 0, -EINVAL },
+		{ ".hidden.db", 0, -EINVAL },
+		{ ".primary", 0, -EINVAL },
+		{ "app.db-wal", 0, -EINVAL },
+		{ "app.db-shm", 0, -EINVAL },
+		{ "app.db-journal", 0, -EINVAL },
+		{ "app.db-pos", 0, -EINVAL },
+		{ "-wal", 0, 0 },
+		{ "app.db-walrus", 0, 0 },
+		{ "app.db.wal", 0, 0 },
 		{ "with space.db", 0, 0 },
 		{ "-", 0, 0 },
 		{ "", 0, -EINVAL },
@@ -1271,6 +1279,10 @@ static void test_bind_refused(void **state)
 }
 
 /* A remote client reaches only databases in the mount: no ATTACH of other files. */
+/* What a remote client must not reach through the forwarder: files outside the mount
+ * (ATTACH, VACUUM INTO), code (load_extension, fts3_tokenizer's function pointers, bound
+ * arguments included), the settings of the connection the clients share (a PRAGMA that is
+ * not about the database file). The connection goes on serving its database. */
 static void test_attach_refused(void **state)
 {
 	char dir[PATH_MAX], mnt[PATH_MAX], sql[PATH_MAX + 64], other[PATH_MAX + 16];
@@ -1304,12 +1316,57 @@ static void test_attach_refused(void **state)
 	assert_int_equal(m.u.result.rc, SQLITE_ERROR);
 	assert_non_null(memmem(m.u.result.errmsg.p, m.u.result.errmsg.n, "not authorized", 14));
 	wire_msg_free(&m);
+	/* fts3_tokenizer() would read or replace a function pointer of the library, even
+	 * with the tokenizer turned off when its argument is bound: refused either way */
+	b.len = 0;
+	exec_direct(&g_res.exec, 5, "a.db", "SELECT hex(fts3_tokenizer('simple'))", NULL, 0, &b,
+		    &m, NULL);
+	assert_int_equal(m.type, WIRE_RESULT);
+	assert_int_equal(m.u.result.rc, SQLITE_ERROR);
+	assert_non_null(memmem(m.u.result.errmsg.p, m.u.result.errmsg.n,
+			       "not authorized to use function", 30));
+	assert_int_equal(m.u.result.nrows, 0);
+	wire_msg_free(&m);
+	{
+		static const uint8_t ptr[8] = { 0x41, 0x41, 0x41, 0x41, 0x41, 0x41, 0x41, 0x41 };
+		struct wire_value p[2] = { v_text("simple"), v_blob(ptr, sizeof(ptr)) };
+
+		b.len = 0;
+		exec_direct(&g_res.exec, 6, "a.db", "SELECT fts3_tokenizer(?1, ?2)", p, 2, &b, &m,
+			    NULL);
+		assert_int_equal(m.type, WIRE_RESULT);
+		assert_int_equal(m.u.result.rc, SQLITE_ERROR);
+		assert_non_null(memmem(m.u.result.errmsg.p, m.u.result.errmsg.n,
+				       "not authorized to use function", 30));
+		wire_msg_free(&m);
+	}
+	b.len = 0;
+	exec_direct(&g_res.exec, 7, "a.db", "CREATE VIRTUAL TABLE temp.f USING fts3(tokenize=simple)",
+		    NULL, 0, &b, &m, NULL);
+	assert_int_equal(m.type, WIRE_RESULT);
+	assert_int_equal(m.u.result.rc, SQLITE_DONE); /* the tokenizer is the library's own */
+	wire_msg_free(&m);
+	/* a PRAGMA that sets the shared connection is refused (it would stay set for every
+	 * client); one that changes the database file is not */
+	b.len = 0;
+	exec_direct(&g_res.exec, 8, "a.db", "PRAGMA query_only = 1", NULL, 0, &b, &m, NULL);
+	assert_int_equal(m.type, WIRE_RESULT);
+	assert_int_equal(m.u.result.rc, SQLITE_AUTH);
+	assert_non_null(memmem(m.u.result.errmsg.p, m.u.result.errmsg.n, "not authorized", 14));
+	wire_msg_free(&m);
+	b.len = 0;
+	exec_direct(&g_res.exec, 9, "a.db", "PRAGMA user_version = 7", NULL, 0, &b, &m, NULL);
+	assert_int_equal(m.type, WIRE_RESULT);
+	assert_int_equal(m.u.result.rc, SQLITE_DONE);
+	wire_msg_free(&m);
 	/* the connection still serves its own database */
 	b.len = 0;
 	exec_direct(&g_res.exec, 4, "a.db", "CREATE TABLE t(x)", NULL, 0, &b, &m, NULL);
 	assert_int_equal(m.type, WIRE_RESULT);
 	assert_int_equal(m.u.result.rc, SQLITE_DONE);
 	wire_msg_free(&m);
+	xsnprintf(sql, sizeof(sql), "%s/a.db", mnt);
+	assert_int_equal(db_int(sql, "PRAGMA user_version"), 7);
 	wire_buf_free(&b);
 }
 
