@@ -2590,6 +2590,47 @@ static void test_server_authentication(void **state)
 	auth_key_clear(&other);
 }
 
+/* A message larger than --max-message is dropped by the socket before anything looks at
+ * it: no reply, nothing executed, and the server goes on serving other clients. */
+static void test_server_oversized(void **state)
+{
+	char dir[PATH_MAX], mnt[PATH_MAX], url[128] = "", db[PATH_MAX + 16];
+	struct fwd_server_opts o = { .workers = 2, .max_message = 8192, .linger_ms = 200 };
+	struct wire_value v;
+	struct wire_buf b = { 0 };
+	struct wire_msg m;
+	static char big[20000];
+	void *raw;
+	int s, r, len, rc = -EADDRINUSE;
+
+	(void)state;
+	make_dir("srv-big-msg", dir, sizeof(dir), mnt, sizeof(mnt));
+	xsnprintf(db, sizeof(db), "%s/a.db", mnt);
+	db_exec(db, "CREATE TABLE t(x)");
+	o.mount = mnt;
+	for (int tries = 0; tries < 5 && rc == -EADDRINUSE; tries++) {
+		xsnprintf(url, sizeof(url), "tcp://127.0.0.1:%d", free_tcp_port());
+		o.listen = url;
+		rc = fwd_server_start(&o, &g_res.server);
+	}
+	assert_int_equal(rc, 0);
+	memset(big, 'x', sizeof(big) - 1);
+	v = v_text(big);
+	encode_exec(&b, 1, "a.db", "INSERT INTO t VALUES (?)", &v, 1, 5000);
+	assert_true(b.len > 8192);
+	s = client_open(url, 1000);
+	r = client_call(s, b.p, b.len, &raw);
+	assert_int_equal(r, -ETIMEDOUT);
+	wire_buf_free(&b);
+	s = client_open(url, 5000);
+	client_exec(s, 2, "a.db", "INSERT INTO t VALUES ('small')", NULL, 0, &raw, &len, &m);
+	assert_int_equal(m.type, WIRE_RESULT);
+	assert_int_equal(m.u.result.rc, SQLITE_DONE);
+	wire_msg_free(&m);
+	nn_freemsg(raw);
+	assert_int_equal(db_int(db, "SELECT count(*) FROM t"), 1);
+}
+
 static void test_server_ipc(void **state)
 {
 	char dir[PATH_MAX], mnt[PATH_MAX], url[PATH_MAX + 32], path[PATH_MAX + 16];
@@ -2936,6 +2977,7 @@ int main(void)
 		T(test_server_tcp),
 		T(test_server_authentication),
 		T(test_session_limits),
+		T(test_server_oversized),
 		T(test_server_ipc),
 		T(test_server_big_blob),
 		T(test_server_many_clients),
