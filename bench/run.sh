@@ -87,6 +87,41 @@ read -r _ tl tf < <(on node2 env LD_PRELOAD="$lib" "$bench" txn "$m1/bench.db" "
 	"$txn_rows" "$rounds")
 read -r _ pw50 pw99 <<<"$plain_w"
 
+# Memory. The sqlite3 shell's peak resident memory without and with the preload, on the
+# replica, for a read and for a forwarded write (the largest of 5 runs each: the peak of a
+# short process hardly varies). Then the primary's forwarder's resident memory with 64
+# transactions open at once from the replica (one per database: a session holds its
+# database's write lock), beside its resident memory before.
+peak() { local m=0 v i; for ((i = 0; i < 5; i++)); do v=$("$@"); ((v > m)) && m=$v; done; echo "$m"; }
+rss_r0=$(peak on node2 env LD_PRELOAD= python3 -c 'import resource, subprocess, sys
+subprocess.run(sys.argv[1:], stdout=subprocess.DEVNULL, check=True)
+print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)' sqlite3 "$m2/bench.db" "SELECT count(*) FROM kv;")
+rss_r1=$(peak on node2 env LD_PRELOAD="$lib" python3 -c 'import resource, subprocess, sys, os
+subprocess.run(sys.argv[1:], stdout=subprocess.DEVNULL, check=True)
+print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)' sqlite3 "$m2/bench.db" "SELECT count(*) FROM kv;")
+rss_w0=$(peak on node1 python3 -c 'import resource, subprocess, sys
+subprocess.run(sys.argv[1:], stdout=subprocess.DEVNULL, check=True)
+print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)' sqlite3 "$m1/bench.db" "INSERT INTO w(v) VALUES (1);")
+rss_w1=$(peak on node2 env LD_PRELOAD="$lib" python3 -c 'import resource, subprocess, sys
+subprocess.run(sys.argv[1:], stdout=subprocess.DEVNULL, check=True)
+print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)' sqlite3 "$m2/bench.db" "INSERT INTO w(v) VALUES (1);")
+nsess=${BENCH_SESSIONS:-64}
+for ((i = 0; i < nsess; i++)); do sqlite3 "$m1/s$i.db" "CREATE TABLE t(x);"; done
+sleep 1
+fpid=$(pgrep -f "$fwd forwarder --listen tcp://$prefix.1:20208" | head -n 1)
+frss0=$(awk '/^VmRSS:/ {print $2}' "/proc/$fpid/status")
+mkfifo "$dir/hold"
+on node2 env LD_PRELOAD="$lib" python3 "$top/bench/sessions.py" "$m2" "$nsess" <"$dir/hold" >"$dir/sessions.out" 2>&1 &
+spid=$!
+pids+=($spid)
+exec 7>"$dir/hold"
+for ((i = 0; i < 300; i++)); do grep -q "^open" "$dir/sessions.out" && break; sleep 0.1; done
+frss1=$(awk '/^VmRSS:/ {print $2}' "/proc/$fpid/status")
+grep -q "^open $nsess" "$dir/sessions.out" || { echo "bench: the $nsess sessions did not open" >&2; cat "$dir/sessions.out" >&2; }
+echo >&7
+exec 7>&-
+wait "$spid" || true
+
 printf '\nlitefs-fwd figures, each the median round of several measuring side by side: %s rounds of\n' \
 	"$read_rounds"
 printf '%s point SELECTs without and with the preload, %s rounds of %s INSERTs local, forwarded\n' \
@@ -107,6 +142,16 @@ printf '%-58s %9.1f ms %10.3f\n' "$txn_rows-row transaction, forwarded from the 
 	"$(echo "$tf / $tl" | bc -l)"
 printf '%-58s %9.1f us %10.3f\n' "  per forwarded row, against a bare round trip" \
 	"$(echo "$tf * 1000 / $txn_rows" | bc -l)" "$(echo "$tf * 1000 / $txn_rows / $rt50" | bc -l)"
+printf '%-58s %9.1f MiB %9s\n' "sqlite3 shell peak RSS, read on the replica, no preload" \
+	"$(echo "$rss_r0 / 1024" | bc -l)" ""
+printf '%-58s %9.1f MiB %+8.2f MiB\n' "  with the preload" "$(echo "$rss_r1 / 1024" | bc -l)" \
+	"$(echo "($rss_r1 - $rss_r0) / 1024" | bc -l)"
+printf '%-58s %9.1f MiB %9s\n' "sqlite3 shell peak RSS, INSERT on the primary, no preload" \
+	"$(echo "$rss_w0 / 1024" | bc -l)" ""
+printf '%-58s %9.1f MiB %+8.2f MiB\n' "  forwarded from the replica, with the preload" \
+	"$(echo "$rss_w1 / 1024" | bc -l)" "$(echo "($rss_w1 - $rss_w0) / 1024" | bc -l)"
+printf '%-58s %9.1f MiB\n' "forwarder RSS, idle" "$(echo "$frss0 / 1024" | bc -l)"
+printf '%-58s %9.1f MiB\n' "forwarder RSS, $nsess transactions open at once" "$(echo "$frss1 / 1024" | bc -l)"
 printf '\nratio of the forwarded INSERT: p50 / (local INSERT on the primary + 1.3 round trips),\n'
 printf 'the three measured in turn in one process; per round:'
 printf ' %.3f' $(printf '%s\n' "${rows[@]}" | awk '{print $1}')
