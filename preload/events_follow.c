@@ -397,16 +397,6 @@ out:
 	pthread_mutex_unlock(&ev_mu);
 }
 
-bool events_live(void)
-{
-	bool live;
-
-	pthread_mutex_lock(&ev_mu);
-	live = ev_live && ev_pid == getpid();
-	pthread_mutex_unlock(&ev_mu);
-	return live;
-}
-
 int events_wait_tx(const char *db, uint64_t txid, int max_ms)
 {
 	struct timespec ts;

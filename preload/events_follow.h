@@ -35,7 +35,4 @@ void events_follow_note_write(bool trouble);
  * -ENOTCONN at once when no live stream is followed by this process (poll instead). */
 int events_wait_tx(const char *db, uint64_t txid, int max_ms);
 
-/* Whether this process's event stream is connected and has delivered its init. */
-bool events_live(void);
-
 #endif
