@@ -11,6 +11,10 @@
  *                         N rounds of: an INSERT into LOCAL, an INSERT into FWD and a bare
  *                         round trip, in turn, so that all three see the same load; p50 and
  *                         p99 of each in microseconds
+ *   bench concurrent DB THREADS MS
+ *                         THREADS threads, each with a connection of its own, make
+ *                         autocommit INSERTs into DB for MS milliseconds; INSERTs per second
+ *                         in all, and how many failed
  * Prints one line "name value [value]" for run.sh to collect. */
 #include <nanomsg/nn.h>
 #include <nanomsg/reqrep.h>
@@ -284,6 +288,61 @@ static int bench_side(const char *local, const char *fwd, long n)
 	return 0;
 }
 
+struct bench_worker {
+	const char *path;
+	int64_t until_ns;
+	long done, failed;
+	pthread_t t;
+};
+
+static void *bench_worker_main(void *arg)
+{
+	struct bench_worker *w = arg;
+	struct bench_ins b;
+	long i = 0;
+
+	if (bench_ins_open(&b, w->path)) {
+		w->failed = -1;
+		return NULL;
+	}
+	while (bench_now_ns() < w->until_ns) {
+		if (bench_ins_one(&b, i++) < 0)
+			w->failed++;
+		else
+			w->done++;
+	}
+	bench_ins_close(&b);
+	return NULL;
+}
+
+static int bench_concurrent(const char *path, int threads, long ms)
+{
+	struct bench_worker *w = calloc((size_t)threads, sizeof(*w));
+	int64_t start = bench_now_ns(), end;
+	long done = 0, failed = 0;
+	int i;
+
+	if (!w || threads < 1)
+		return 1;
+	for (i = 0; i < threads; i++) {
+		w[i].path = path;
+		w[i].until_ns = start + ms * 1000000;
+		if (pthread_create(&w[i].t, NULL, bench_worker_main, &w[i]))
+			return 1;
+	}
+	for (i = 0; i < threads; i++) {
+		pthread_join(w[i].t, NULL);
+		if (w[i].failed < 0)
+			return 1;
+		done += w[i].done;
+		failed += w[i].failed;
+	}
+	end = bench_now_ns();
+	printf("concurrent %.1f %ld\n", (double)done * 1e9 / (double)(end - start), failed);
+	free(w);
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	if (argc == 4 && !strcmp(argv[1], "reads"))
@@ -296,6 +355,9 @@ int main(int argc, char **argv)
 		return bench_side(argv[2], argv[3], atol(argv[4]));
 	if (argc == 3 && !strcmp(argv[1], "rtt"))
 		return bench_rtt(atol(argv[2]));
-	fprintf(stderr, "usage: bench reads DB N | writes DB N | rtt N | side LOCAL FWD N | txn LOCAL FWD ROWS ROUNDS\n");
+	if (argc == 5 && !strcmp(argv[1], "concurrent"))
+		return bench_concurrent(argv[2], atoi(argv[3]), atol(argv[4]));
+	fprintf(stderr, "usage: bench reads DB N | writes DB N | rtt N | side LOCAL FWD N | "
+		"txn LOCAL FWD ROWS ROUNDS | concurrent DB THREADS MS\n");
 	return 2;
 }

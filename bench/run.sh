@@ -87,6 +87,24 @@ read -r _ tl tf < <(on node2 env LD_PRELOAD="$lib" "$bench" txn "$m1/bench.db" "
 	"$txn_rows" "$rounds")
 read -r _ pw50 pw99 <<<"$plain_w"
 
+# Throughput: THREADS writers (threads of one process, a connection each) on the replica,
+# forwarded, beside the primary's own single connection writing locally (WAL, the
+# library's default synchronous=FULL), measured in turn for BENCH_TPUT_MS each; the median
+# of the rounds' ratios.
+tput_ms=${BENCH_TPUT_MS:-2000}
+tput_rows=()
+for nthr in 1 4 16; do
+	trow=()
+	for ((i = 0; i < rounds; i++)); do
+		read -r _ lt _ < <(on node1 "$bench" concurrent "$m1/bench.db" 1 "$tput_ms")
+		read -r _ ft ff < <(on node2 env LD_PRELOAD="$lib" "$bench" concurrent "$m2/bench.db" \
+			"$nthr" "$tput_ms")
+		trow+=("$(echo "$ft / $lt" | bc -l) $lt $ft $ff")
+	done
+	read -r tr lt ft ff < <(median_row "${trow[@]}")
+	tput_rows+=("$nthr $tr $lt $ft $ff")
+done
+
 # Memory. The sqlite3 shell's peak resident memory without and with the preload, on the
 # replica, for a read and for a forwarded write (the largest of 5 runs each: the peak of a
 # short process hardly varies). Then the primary's forwarder's resident memory with 64
@@ -142,6 +160,13 @@ printf '%-58s %9.1f ms %10.3f\n' "$txn_rows-row transaction, forwarded from the 
 	"$(echo "$tf / $tl" | bc -l)"
 printf '%-58s %9.1f us %10.3f\n' "  per forwarded row, against a bare round trip" \
 	"$(echo "$tf * 1000 / $txn_rows" | bc -l)" "$(echo "$tf * 1000 / $txn_rows / $rt50" | bc -l)"
+printf '%-58s %9.0f /s\n' "INSERTs/s, the primary's one connection, local" \
+	"$(echo "${tput_rows[0]}" | awk '{print $3}')"
+for row in "${tput_rows[@]}"; do
+	read -r nthr tr lt ft ff <<<"$row"
+	printf '%-58s %9.0f /s %10.3f\n' "forwarded INSERTs/s, $nthr writer threads on the replica ($ff failed)" \
+		"$ft" "$tr"
+done
 printf '%-58s %9.1f MiB %9s\n' "sqlite3 shell peak RSS, read on the replica, no preload" \
 	"$(echo "$rss_r0 / 1024" | bc -l)" ""
 printf '%-58s %9.1f MiB %+8.2f MiB\n' "  with the preload" "$(echo "$rss_r1 / 1024" | bc -l)" \
