@@ -32,6 +32,10 @@ struct auth_key {
 	unsigned char bytes[AUTH_SECRET_MAX];
 };
 
+/* The wall clock in milliseconds since the epoch: the time messages are sealed at and
+ * opened against. */
+uint64_t auth_now_ms(void);
+
 /* Loads the secret: secret (the value of LITEFS_FWD_SECRET, NULL or "" for none), else the
  * content of the file secret_file (NULL or "" for none). Returns 0 with k set (k->len 0
  * when neither is given), -EINVAL when the secret is shorter than AUTH_SECRET_MIN or

@@ -698,3 +698,21 @@ uint64_t wire_peek_request_id(const void *buf, size_t len)
 		return 0;
 	return get64(p + WIRE_HEADER_SIZE);
 }
+
+int wire_encode_msg(struct wire_buf *b, const struct wire_msg *m, size_t max)
+{
+	switch (m->type) {
+	case WIRE_EXEC:
+		return wire_encode_exec(b, &m->u.exec, max);
+	case WIRE_RESULT:
+		return wire_encode_result(b, &m->u.result, max);
+	case WIRE_NOT_PRIMARY:
+		return wire_encode_not_primary(b, &m->u.not_primary, max);
+	case WIRE_ERROR:
+		return wire_encode_error(b, &m->u.error, max);
+	case WIRE_DESCRIPTION:
+		return wire_encode_description(b, &m->u.description, max);
+	default:
+		return -EINVAL;
+	}
+}

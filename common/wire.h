@@ -204,6 +204,8 @@ int wire_encode_result(struct wire_buf *b, const struct wire_result *m, size_t m
 int wire_encode_not_primary(struct wire_buf *b, const struct wire_not_primary *m, size_t max);
 int wire_encode_error(struct wire_buf *b, const struct wire_error *m, size_t max);
 int wire_encode_description(struct wire_buf *b, const struct wire_description *m, size_t max);
+/* The encoder of m's type; -EINVAL for a type that has none. */
+int wire_encode_msg(struct wire_buf *b, const struct wire_msg *m, size_t max);
 
 /* Decodes the message in buf[0..len), which must be exactly one message. Returns 0, or
  * -EPROTONOSUPPORT for another version, -EBADMSG for a malformed or truncated message or

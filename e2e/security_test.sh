@@ -8,24 +8,33 @@ source "$(dirname "${BASH_SOURCE[0]}")/fwd_lib.sh"
 
 SECRET="correct horse battery staple, 42"
 
+# secret_cluster VAR NAME SCHEMA: a two-node cluster with app.db whose forwarders hold the
+# cluster's secret, from the file SECRET_FILE (set here), with SCHEMA created on the primary
+# and replicated.
+secret_cluster() {
+	local -n _sd=$1
+	local rc
+	SECRET_FILE=$(mktemp "$E2E_TMP/secret.XXXXXX") || return 1
+	printf '%s\n' "$SECRET" >"$SECRET_FILE"
+	FWD_SERVER_ENV=(LITEFS_FWD_SECRET_FILE="$SECRET_FILE")
+	fwd_cluster "$1" "$2" --db app.db
+	rc=$?
+	FWD_SERVER_ENV=()
+	((rc == 0)) || return 1
+	must "schema" node_sql "$_sd" node1 app.db "$3" || return 1
+	wait_same_pos "$_sd" app.db 5 node1 node2
+}
+
 # rows DIR: the keys written on the primary, in order.
 rows() { node_sql "$1" node1 app.db "SELECT group_concat(key, ' ') FROM (SELECT key FROM k ORDER BY key);"; }
 
 test_authenticated_channel() {
-	local d secret_file
-	d=$(new_dir auth) || return
-	secret_file=$d/secret
-	printf '%s\n' "$SECRET" >"$secret_file"
-	chmod 600 "$secret_file"
-	FWD_SERVER_ENV=(LITEFS_FWD_SECRET_FILE="$secret_file")
-	fwd_cluster d auth --db app.db || { FWD_SERVER_ENV=(); return; }
-	FWD_SERVER_ENV=()
-	must "schema" node_sql "$d" node1 app.db "CREATE TABLE k(key TEXT);" || return
-	wait_same_pos "$d" app.db 5 node1 node2 || return
+	local d
+	secret_cluster d auth "CREATE TABLE k(key TEXT);" || return
 	assert_contains "the forwarders authenticate requests" "requests authenticated" \
 		"$(cat "$d/node1-forwarder.log")"
 
-	capture on "$d" node2 env LITEFS_FWD_SECRET_FILE="$secret_file" sqlite3 -batch \
+	capture on "$d" node2 env LITEFS_FWD_SECRET_FILE="$SECRET_FILE" sqlite3 -batch \
 		"$(node_mnt "$d" node2)/app.db" "INSERT INTO k VALUES ('with-secret');"
 	assert_eq "a program holding the secret (file) writes through the forwarder" 0 "$RC" ||
 		evidence stderr "$ERR"
@@ -60,7 +69,7 @@ print(c.execute("SELECT count(*) FROM k").fetchone()[0])
 	assert_contains "the forwarder logs the refusals" "refused, nothing executed" \
 		"$(cat "$d/node1-forwarder.log")"
 
-	capture on "$d" node2 env LITEFS_FWD_SECRET_FILE="$secret_file" sqlite3 -batch \
+	capture on "$d" node2 env LITEFS_FWD_SECRET_FILE="$SECRET_FILE" sqlite3 -batch \
 		"$(node_mnt "$d" node2)/app.db" "INSERT INTO k VALUES ('after');"
 	assert_eq "after the refusals, a program with the secret is still served" 0 "$RC" ||
 		evidence stderr "$ERR"
@@ -78,10 +87,11 @@ test_no_secret_beyond_loopback() {
 	assert_eq "refused (exit status 2)" 2 "$RC"
 	assert_contains "with the reason and the fixes" "without a secret" "$ERR"
 	assert_contains "naming --insecure" "--insecure" "$ERR"
-	capture env LITEFS_FWD_SECRET="short" "$FWD_BIN" forwarder --listen tcp://127.0.0.1:20297 \
+	capture env LITEFS_FWD_SECRET="Zq7-kX2" "$FWD_BIN" forwarder --listen tcp://127.0.0.1:20297 \
 		--mount "$d" --events-url ""
 	assert_eq "a secret too short: refused too" 2 "$RC"
-	assert_not_contains "without showing it" "short\"" "$ERR"
+	assert_contains "saying why" "16 to 1024 bytes" "$ERR"
+	assert_not_contains "without showing it" "Zq7-kX2" "$ERR"
 }
 
 # rss_kb PID: resident memory of PID in KiB.
@@ -93,16 +103,9 @@ rss_kb() { awk '/^VmRSS:/ { print $2 }' "/proc/$1/status"; }
 # nothing of it, stays up, costs little memory for the idle ones, and serves a program
 # holding the secret at once all along.
 test_hostile_peers() {
-	local d secret_file
+	local d
 	ulimit -n 4096 || { not_ok "raise the descriptor limit"; return; }
-	d=$(new_dir hostile) || return
-	secret_file=$d/secret
-	printf '%s\n' "$SECRET" >"$secret_file"
-	FWD_SERVER_ENV=(LITEFS_FWD_SECRET_FILE="$secret_file")
-	fwd_cluster d hostile --db app.db || { FWD_SERVER_ENV=(); return; }
-	FWD_SERVER_ENV=()
-	must "schema" node_sql "$d" node1 app.db "CREATE TABLE k(key TEXT);" || return
-	wait_same_pos "$d" app.db 5 node1 node2 || return
+	secret_cluster d hostile "CREATE TABLE k(key TEXT);" || return
 	local addr port pid before after
 	addr=$(node_addr "$d" node1) port=${E2E_FWD_PORT_OF[$d]}
 	pid=$(pgrep -f "$FWD_BIN forwarder --listen tcp://$addr:$port" | head -n 1)
@@ -129,7 +132,7 @@ test_hostile_peers() {
 
 	local t0 ms
 	t0=$(now_ms)
-	capture on "$d" node2 env LITEFS_FWD_SECRET_FILE="$secret_file" sqlite3 -batch \
+	capture on "$d" node2 env LITEFS_FWD_SECRET_FILE="$SECRET_FILE" sqlite3 -batch \
 		"$(node_mnt "$d" node2)/app.db" "INSERT INTO k VALUES ('served');"
 	ms=$(($(now_ms) - t0))
 	assert_eq "meanwhile a program with the secret writes" 0 "$RC" || evidence stderr "$ERR"
@@ -149,16 +152,9 @@ test_hostile_peers() {
 # memory, no memory definitely lost. Run by the build without sanitizers (the two do not
 # mix).
 test_memcheck_sqlite3_shell() {
-	local d secret_file
-	d=$(new_dir memcheck) || return
-	secret_file=$d/secret
-	printf '%s\n' "$SECRET" >"$secret_file"
-	FWD_SERVER_ENV=(LITEFS_FWD_SECRET_FILE="$secret_file")
-	fwd_cluster d memcheck --db app.db || { FWD_SERVER_ENV=(); return; }
-	FWD_SERVER_ENV=()
-	must "schema" node_sql "$d" node1 app.db "CREATE TABLE t(x);" || return
-	wait_same_pos "$d" app.db 5 node1 node2 || return
-	capture on "$d" node2 env LITEFS_FWD_SECRET_FILE="$secret_file" valgrind -q \
+	local d
+	secret_cluster d memcheck "CREATE TABLE t(x);" || return
+	capture on "$d" node2 env LITEFS_FWD_SECRET_FILE="$SECRET_FILE" valgrind -q \
 		--error-exitcode=99 --leak-check=full --errors-for-leak-kinds=definite \
 		sqlite3 -batch "$(node_mnt "$d" node2)/app.db" \
 		"INSERT INTO t VALUES (1); BEGIN; INSERT INTO t VALUES (2); INSERT INTO t SELECT x + 10 FROM t; COMMIT; SELECT count(*), sum(x) FROM t;"

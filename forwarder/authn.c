@@ -16,14 +16,6 @@ static const char *const authn_reason_text[FWD_AUTHN_NREASONS] = {
 	[FWD_AUTHN_FLOOD] = "too many requests within the window to rule out a replay",
 };
 
-static uint64_t authn_wall_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
-
 static int64_t authn_mono_ms(void)
 {
 	struct timespec ts;
@@ -69,7 +61,7 @@ int fwd_authn_check(struct fwd_authn *a, const void *msg, size_t len, size_t *bo
 		    struct wire_buf *out, size_t max)
 {
 	unsigned char mac[AUTH_MAC_BYTES];
-	uint64_t now = authn_wall_ms(), id;
+	uint64_t now = auth_now_ms(), id;
 	enum fwd_authn_reason why;
 	int rc;
 
@@ -95,7 +87,7 @@ int fwd_authn_check(struct fwd_authn *a, const void *msg, size_t len, size_t *bo
 int fwd_authn_seal(struct fwd_authn *a, struct wire_buf *out)
 {
 	unsigned char t[AUTH_TRAILER_BYTES];
-	int rc = auth_seal(&a->key, out->p, out->len, authn_wall_ms(), t);
+	int rc = auth_seal(&a->key, out->p, out->len, auth_now_ms(), t);
 
 	if (rc)
 		return rc;

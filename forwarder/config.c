@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "sqlname.h"
 #include "wire.h"
 
 /* The usage text spells the default out. */
@@ -179,13 +180,11 @@ static int config_set_option(struct fwd_config *c, int opt, const char *val, con
 		c->advertise = val;
 		return 0;
 	case 'T':
-		for (size_t i = 0; val[i]; i++)
-			if (!(val[i] == '_' || (val[i] >= 'a' && val[i] <= 'z') ||
-			      (val[i] >= 'A' && val[i] <= 'Z') || (i && val[i] >= '0' && val[i] <= '9')) ||
-			    i >= 63) {
-				snprintf(err, errlen, "%s wants a plain SQL name, not '%s'", what, val);
-				return -EINVAL;
-			}
+		/* empty: no tracking table */
+		if (*val && !sqlname_is_plain(val)) {
+			snprintf(err, errlen, "%s wants a plain SQL name, not '%s'", what, val);
+			return -EINVAL;
+		}
 		c->table = val;
 		return 0;
 	case 'M':

@@ -211,11 +211,13 @@ static void server_answer(struct server_worker *w, struct server_request *r)
 	struct nn_iovec iov;
 	struct nn_msghdr hdr;
 	size_t len = r->len;
+	bool refused = false;
 	int rc;
 
 	if (s->authn_on &&
 	    fwd_authn_check(&s->authn, r->body, r->len, &len, &reply, s->max_message)) {
 		/* refused, nothing executed: the ERROR is sent as it is (unsealed) */
+		refused = true;
 		rc = reply.len ? 0 : -ENOMEM;
 	} else if (r->refuse) {
 		/* Stopping: say so, so that the client knows nothing was executed and goes
@@ -228,13 +230,11 @@ static void server_answer(struct server_worker *w, struct server_request *r)
 		};
 
 		rc = wire_encode_error(&reply, &e, s->max_message);
-		if (!rc && s->authn_on)
-			rc = fwd_authn_seal(&s->authn, &reply);
 	} else {
 		rc = fwd_request_handle(&s->req, r->body, len, &reply);
-		if (!rc && s->authn_on)
-			rc = fwd_authn_seal(&s->authn, &reply);
 	}
+	if (!rc && s->authn_on && !refused)
+		rc = fwd_authn_seal(&s->authn, &reply);
 	nn_freemsg(r->body);
 	r->body = NULL;
 	if (!__atomic_load_n(&s->ticking, __ATOMIC_ACQUIRE) && fwd_sessions_count(s->sessions)) {

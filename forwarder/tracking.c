@@ -16,6 +16,7 @@
 #include "litefs_errors.h"
 #include "log.h"
 #include "role.h"
+#include "sqlname.h"
 
 /* How long a stamp waits for the write lock before it is tried again at the next look. */
 #define TRACKING_BUSY_MS 100
@@ -32,17 +33,6 @@ struct fwd_tracking {
 	size_t nstamped, cap;
 	bool was_primary;
 };
-
-static bool tracking_plain_name(const char *s)
-{
-	size_t i;
-
-	for (i = 0; s[i]; i++)
-		if (!(s[i] == '_' || (s[i] >= 'a' && s[i] <= 'z') || (s[i] >= 'A' && s[i] <= 'Z') ||
-		      (i > 0 && s[i] >= '0' && s[i] <= '9')))
-			return false;
-	return i > 0 && i <= FWD_TRACKING_TABLE_MAX;
-}
 
 static int64_t tracking_wall_ms(void)
 {
@@ -75,7 +65,7 @@ int fwd_tracking_stamp(sqlite3 *db, const char *table, const char *hostname,
 	bool same = false;
 	int rc, err;
 
-	if (!tracking_plain_name(table))
+	if (!sqlname_is_plain(table))
 		return -EINVAL;
 	rc = sqlite3_exec(db, "BEGIN IMMEDIATE", NULL, NULL, NULL);
 	if (rc != SQLITE_OK)
@@ -268,7 +258,7 @@ int fwd_tracking_start(const struct fwd_tracking_opts *o, struct fwd_tracking **
 	pthread_condattr_t ca;
 	int rc;
 
-	if (!tracking_plain_name(o->table) || o->interval_ms <= 0)
+	if (!sqlname_is_plain(o->table) || o->interval_ms <= 0)
 		return -EINVAL;
 	t = calloc(1, sizeof(*t));
 	if (!t)

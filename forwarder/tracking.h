@@ -15,14 +15,13 @@
 #include <sqlite3.h>
 #include <stdint.h>
 
-/* Longest table name: a plain SQL name, [A-Za-z_][A-Za-z0-9_]*. */
-#define FWD_TRACKING_TABLE_MAX 63
 
 /* Makes db's row name hostname at endpoint, in one IMMEDIATE transaction: kept as it is
  * (term unchanged) when it already does, else written with the term after the row's (1
  * for a new table). *term (may be NULL) gets the row's term. Returns 0, -EBUSY when the
  * write lock is taken, -EROFS when LiteFS refused the write (not the primary), -EINVAL
- * for a table name that is not plain, -ENOTSUP when the file is not a database, or -EIO. */
+ * for a table name that is not plain (sqlname_is_plain()), -ENOTSUP when the file is not a
+ * database, or -EIO. */
 int fwd_tracking_stamp(sqlite3 *db, const char *table, const char *hostname,
 		       const char *endpoint, int64_t *term);
 

@@ -55,24 +55,15 @@ static uint64_t request_id_of(const struct wire_msg *m)
 	}
 }
 
-/* Encodes m with the encoder of its type, appending to b, capped at max. */
+/* Encodes m with the encoder of its type, appending to b, capped at max: every type the
+ * decoder accepts has one. */
 static int encode(struct wire_buf *b, const struct wire_msg *m, size_t max)
 {
-	switch (m->type) {
-	case WIRE_EXEC:
-		return wire_encode_exec(b, &m->u.exec, max);
-	case WIRE_RESULT:
-		return wire_encode_result(b, &m->u.result, max);
-	case WIRE_NOT_PRIMARY:
-		return wire_encode_not_primary(b, &m->u.not_primary, max);
-	case WIRE_ERROR:
-		return wire_encode_error(b, &m->u.error, max);
-	case WIRE_DESCRIPTION:
-		return wire_encode_description(b, &m->u.description, max);
-	default:
+	int rc = wire_encode_msg(b, m, max);
+
+	if (rc == -EINVAL)
 		fail("no encoder for the decoded type", m->type);
-		return -EINVAL;
-	}
+	return rc;
 }
 
 static int is_zero(const void *p, size_t n)

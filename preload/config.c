@@ -8,6 +8,7 @@
 
 #include "config.h"
 #include "log.h"
+#include "sqlname.h"
 #include "wire.h"
 
 struct fwd_config fwd_config;
@@ -29,19 +30,6 @@ static int config_int(const char *name, int def, int min, int max)
 		return def;
 	}
 	return (int)n;
-}
-
-/* Whether s is "" or a name that needs no quoting in SQL: [A-Za-z_][A-Za-z0-9_]*, shorter
- * than max. */
-static bool config_identifier(const char *s, size_t max)
-{
-	size_t i;
-
-	for (i = 0; s[i]; i++)
-		if (!(s[i] == '_' || (s[i] >= 'a' && s[i] <= 'z') || (s[i] >= 'A' && s[i] <= 'Z') ||
-		      (i > 0 && s[i] >= '0' && s[i] <= '9')))
-			return false;
-	return i < max;
 }
 
 static void config_load_once(void)
@@ -70,7 +58,7 @@ static void config_load_once(void)
 		 url ? url : "http://localhost:20202/events");
 	if (!table)
 		table = "_litefs_fwd_primary";
-	if (config_identifier(table, sizeof(fwd_config.table)))
+	if (!*table || sqlname_is_plain(table))
 		snprintf(fwd_config.table, sizeof(fwd_config.table), "%s", table);
 	else {
 		log_warn("ignoring LITEFS_FWD_TABLE=%s (expected a plain SQL name)", table);

@@ -7,6 +7,7 @@
 #include <stdbool.h>
 
 #include "auth.h"
+#include "sqlname.h"
 
 struct fwd_config {
 	char mount[PATH_MAX];       /* LITEFS_FWD_MOUNT, default /litefs, resolved */
@@ -14,7 +15,7 @@ struct fwd_config {
 	char primary_file[PATH_MAX + 16]; /* LITEFS_FWD_PRIMARY_FILE, default <mount>/.primary */
 	char events_url[512];       /* LITEFS_FWD_EVENTS_URL, default
 	                             * http://localhost:20202/events; "" when off */
-	char table[64];             /* LITEFS_FWD_TABLE, default _litefs_fwd_primary; "" when
+	char table[SQLNAME_MAX + 1]; /* LITEFS_FWD_TABLE, default _litefs_fwd_primary; "" when
 	                             * the tracking table is not read */
 	int poll_ms;                /* LITEFS_FWD_POLL_MS, default 30000; 0: no polling */
 	int cache_ttl_ms;           /* LITEFS_FWD_CACHE_TTL_MS, default 5000 */

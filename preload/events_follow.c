@@ -397,10 +397,18 @@ out:
 	pthread_mutex_unlock(&ev_mu);
 }
 
+/* Whether a tx event of db with a TXID of at least txid was seen. ev_mu held. */
+static bool ev_seen_tx(const char *db, uint64_t txid)
+{
+	for (unsigned i = 0; i < EV_DBS; i++)
+		if (!strcmp(ev_dbs[i].name, db))
+			return ev_dbs[i].txid >= txid;
+	return false;
+}
+
 int events_wait_tx(const char *db, uint64_t txid, int max_ms)
 {
 	struct timespec ts;
-	unsigned i;
 	int rc = -EAGAIN;
 
 	pthread_mutex_lock(&ev_mu);
@@ -408,11 +416,10 @@ int events_wait_tx(const char *db, uint64_t txid, int max_ms)
 		rc = -ENOTCONN;
 		goto out;
 	}
-	for (i = 0; i < EV_DBS; i++)
-		if (!strcmp(ev_dbs[i].name, db) && ev_dbs[i].txid >= txid) {
-			rc = 0;
-			goto out;
-		}
+	if (ev_seen_tx(db, txid)) {
+		rc = 0;
+		goto out;
+	}
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	ts.tv_sec += max_ms / 1000;
 	ts.tv_nsec += (long)(max_ms % 1000) * 1000000;
@@ -422,9 +429,8 @@ int events_wait_tx(const char *db, uint64_t txid, int max_ms)
 	}
 	/* one wait: any tx event, role change or stream change ends it */
 	pthread_cond_timedwait(&ev_cond, &ev_mu, &ts);
-	for (i = 0; i < EV_DBS; i++)
-		if (!strcmp(ev_dbs[i].name, db) && ev_dbs[i].txid >= txid)
-			rc = 0;
+	if (ev_seen_tx(db, txid))
+		rc = 0;
 out:
 	pthread_mutex_unlock(&ev_mu);
 	return rc;

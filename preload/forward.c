@@ -104,14 +104,6 @@ static struct transport *fwd_transport_for(const char *endpoint)
 	return fwd_transport;
 }
 
-static uint64_t fwd_wall_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
-
 /* Sends msg[0..len) on t and waits up to timeout_ms for the reply, as transport_request()
  * does; with a secret, the request is sealed here, at each sending (so that a request sent
  * again is a new message, never a replay), and the reply must be sealed with it too.
@@ -138,14 +130,14 @@ static int fwd_exchange(struct transport *t, const void *msg, size_t len, void *
 	if (!sealed)
 		return -ENOMEM;
 	memcpy(sealed, msg, len);
-	rc = auth_seal(&fwd_config.key, msg, len, fwd_wall_ms(), sealed + len);
+	rc = auth_seal(&fwd_config.key, msg, len, auth_now_ms(), sealed + len);
 	if (!rc)
 		rc = transport_request(t, sealed, len + AUTH_TRAILER_BYTES, reply, rlen, timeout_ms,
 				       (size_t)fwd_config.max_message + AUTH_TRAILER_BYTES, sent);
 	free(sealed);
 	if (rc)
 		return rc;
-	rc = auth_open(&fwd_config.key, *reply, *rlen, fwd_wall_ms(), AUTH_DEFAULT_WINDOW_MS,
+	rc = auth_open(&fwd_config.key, *reply, *rlen, auth_now_ms(), AUTH_DEFAULT_WINDOW_MS,
 		       &body, NULL, NULL);
 	if (rc) {
 		struct wire_msg m;

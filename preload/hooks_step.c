@@ -4,7 +4,6 @@
  * after any read-your-writes wait the connection owes. */
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "config.h"
@@ -72,14 +71,6 @@ static int step_real(sqlite3_stmt *stmt)
 /* How often a write waiting for a primary tries again. */
 #define STEP_PRIMARY_POLL_US 50000
 
-static int64_t step_now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 /* Whether LiteFS refused the write s just attempted here: the errors SQLite gives when
  * LiteFS denies the journal (rollback mode) or the WAL (WAL mode) of a replica. Unlike the
  * forwarder's litefs_write_refused() no errno is required: a replica's file that SQLite
@@ -100,7 +91,7 @@ static bool step_refused_by_litefs(struct fwd_stmt *s)
 static int step_here(struct fwd_stmt *s, sqlite3_stmt *stmt)
 {
 	bool autocommit = real_sqlite.get_autocommit(s->conn->db);
-	int64_t deadline = step_now_ms() + fwd_config.primary_wait_ms;
+	int64_t deadline = role_now_ns() + (int64_t)fwd_config.primary_wait_ms * 1000000;
 	struct role_view role;
 	int rc = step_real(stmt);
 
@@ -111,7 +102,7 @@ static int step_here(struct fwd_stmt *s, sqlite3_stmt *stmt)
 		guard_depth++;
 		real_sqlite.reset(stmt);
 		guard_depth--;
-		if (step_now_ms() >= deadline) {
+		if (role_now_ns() >= deadline) {
 			pthread_mutex_lock(&s->conn->mu);
 			forward_set_error(s->conn, SQLITE_BUSY,
 					  "litefs-fwd: no primary is known (LiteFS refused the write "

@@ -1279,6 +1279,36 @@ static void test_bind_refused(void **state)
 }
 
 /* A remote client reaches only databases in the mount: no ATTACH of other files. */
+/* Which listen addresses only this host reaches: without a secret the forwarder serves
+ * those alone. */
+static void test_listen_is_local(void **state)
+{
+	static const struct {
+		const char *url;
+		bool local;
+	} cases[] = {
+		{ "ipc:///run/litefs-fwd.sock", true },
+		{ "tcp://127.0.0.1:20208", true },
+		{ "tcp://127.1.2.3:20208", true },
+		{ "tcp://[::1]:20208", true },
+		{ "tcp://localhost:20208", true },
+		{ "tcp://0.0.0.0:20208", false },
+		{ "tcp://*:20208", false },
+		{ "tcp://[::]:20208", false },
+		{ "tcp://10.0.0.1:20208", false },
+		{ "tcp://127.example.com:20208", false },
+		{ "tcp://128.0.0.1:20208", false },
+		{ "tcp://localhost.example.com:20208", false },
+		{ "tcp://node-a:20208", false },
+		{ "ws://127.0.0.1:20208", false },
+	};
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
+		if (fwd_config_listen_is_local(cases[i].url) != cases[i].local)
+			fail_msg("%s: expected %s", cases[i].url, cases[i].local ? "local" : "not local");
+}
+
 /* What a remote client must not reach through the forwarder: files outside the mount
  * (ATTACH, VACUUM INTO), code (load_extension, fts3_tokenizer's function pointers, bound
  * arguments included), the settings of the connection the clients share (a PRAGMA that is
@@ -2487,14 +2517,6 @@ static void sealed_exec(struct wire_buf *b, const struct auth_key *k, uint64_t i
 	assert_int_equal(wire_buf_append(b, t, sizeof(t)), 0);
 }
 
-static uint64_t wall_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
-
 /* Sends b on s and expects the forwarder's refusal: an unsealed ERROR with EACCES. */
 static void expect_refused(int s, const void *p, size_t n, uint64_t id, const char *why)
 {
@@ -2543,10 +2565,10 @@ static void test_server_authentication(void **state)
 	s = client_open(url, 5000);
 
 	/* a sealed request: executed, and its reply sealed with the same secret */
-	sealed_exec(&good, &key, 1, "INSERT INTO t VALUES (1)", wall_ms());
+	sealed_exec(&good, &key, 1, "INSERT INTO t VALUES (1)", auth_now_ms());
 	r = client_call(s, good.p, good.len, &raw);
 	assert_true(r > 0);
-	assert_int_equal(auth_open(&key, raw, (size_t)r, wall_ms(), 30000, &body, NULL, NULL), 0);
+	assert_int_equal(auth_open(&key, raw, (size_t)r, auth_now_ms(), 30000, &body, NULL, NULL), 0);
 	assert_int_equal(wire_decode(raw, body, SIZE_MAX, &m), 0);
 	assert_int_equal(m.type, WIRE_RESULT);
 	assert_int_equal(m.u.result.rc, SQLITE_DONE);
@@ -2560,27 +2582,27 @@ static void test_server_authentication(void **state)
 	encode_exec(&b, 2, "a.db", "INSERT INTO t VALUES (2)", NULL, 0, 5000);
 	expect_refused(s, b.p, b.len, 2, "not authenticated");
 	/* sealed with another secret */
-	sealed_exec(&b, &other, 3, "INSERT INTO t VALUES (3)", wall_ms());
+	sealed_exec(&b, &other, 3, "INSERT INTO t VALUES (3)", auth_now_ms());
 	expect_refused(s, b.p, b.len, 3, "wrong authentication");
 	/* altered after sealing: the statement changed */
-	sealed_exec(&b, &key, 4, "INSERT INTO t VALUES (4)", wall_ms());
+	sealed_exec(&b, &key, 4, "INSERT INTO t VALUES (4)", auth_now_ms());
 	((char *)b.p)[b.len - AUTH_TRAILER_BYTES - 3] = '9';
 	expect_refused(s, b.p, b.len, 4, "wrong authentication");
 	/* sealed too long ago, or too far ahead */
-	sealed_exec(&b, &key, 5, "INSERT INTO t VALUES (5)", wall_ms() - 120000);
+	sealed_exec(&b, &key, 5, "INSERT INTO t VALUES (5)", auth_now_ms() - 120000);
 	expect_refused(s, b.p, b.len, 5, "time window");
-	sealed_exec(&b, &key, 6, "INSERT INTO t VALUES (6)", wall_ms() + 120000);
+	sealed_exec(&b, &key, 6, "INSERT INTO t VALUES (6)", auth_now_ms() + 120000);
 	expect_refused(s, b.p, b.len, 6, "time window");
 	/* cut short: no trailer where it should be */
-	sealed_exec(&b, &key, 7, "INSERT INTO t VALUES (7)", wall_ms());
+	sealed_exec(&b, &key, 7, "INSERT INTO t VALUES (7)", auth_now_ms());
 	expect_refused(s, b.p, b.len - 1, 7, "");
 
 	assert_int_equal(fwd_server_auth_refused(g_res.server), 7);
 	/* none of them ran; a valid client is still served */
-	sealed_exec(&b, &key, 8, "INSERT INTO t VALUES (8)", wall_ms());
+	sealed_exec(&b, &key, 8, "INSERT INTO t VALUES (8)", auth_now_ms());
 	r = client_call(s, b.p, b.len, &raw);
 	assert_true(r > 0);
-	assert_int_equal(auth_open(&key, raw, (size_t)r, wall_ms(), 30000, &body, NULL, NULL), 0);
+	assert_int_equal(auth_open(&key, raw, (size_t)r, auth_now_ms(), 30000, &body, NULL, NULL), 0);
 	nn_freemsg(raw);
 	/* rows 1 and 8 only */
 	assert_int_equal(db_int(db, "SELECT count(*) * 100 + sum(x) FROM t"), 209);
@@ -2977,6 +2999,7 @@ int main(void)
 		T(test_server_tcp),
 		T(test_server_authentication),
 		T(test_session_limits),
+		T(test_listen_is_local),
 		T(test_server_oversized),
 		T(test_server_ipc),
 		T(test_server_big_blob),

@@ -165,27 +165,13 @@ static void assert_value_same(const struct wire_value *got, const struct wire_va
 	}
 }
 
-static int encode_msg(struct wire_buf *b, const struct wire_msg *m, size_t max)
-{
-	switch (m->type) {
-	case WIRE_EXEC:
-		return wire_encode_exec(b, &m->u.exec, max);
-	case WIRE_RESULT:
-		return wire_encode_result(b, &m->u.result, max);
-	case WIRE_NOT_PRIMARY:
-		return wire_encode_not_primary(b, &m->u.not_primary, max);
-	case WIRE_ERROR:
-		return wire_encode_error(b, &m->u.error, max);
-	}
-	return -EINVAL;
-}
 
 /* Encodes m, decodes an exact copy, checks the header, and hands the decoded form back. */
 static void roundtrip(const struct wire_msg *m, struct decoded *d)
 {
 	struct wire_buf b = { 0 };
 
-	assert_int_equal(encode_msg(&b, m, MAX), 0);
+	assert_int_equal(wire_encode_msg(&b, m, MAX), 0);
 	assert_true(b.len >= WIRE_HEADER_SIZE + 8);
 	assert_int_equal(b.p[0], WIRE_VERSION);
 	assert_int_equal(b.p[1], m->type);
@@ -312,7 +298,7 @@ static void sample_encode(uint8_t type, struct wire_buf *b)
 		};
 		break;
 	}
-	assert_int_equal(encode_msg(b, &m, MAX), 0);
+	assert_int_equal(wire_encode_msg(b, &m, MAX), 0);
 }
 
 static const uint8_t all_types[] = { WIRE_EXEC, WIRE_RESULT, WIRE_NOT_PRIMARY, WIRE_ERROR };
@@ -948,7 +934,7 @@ static void test_decode_mutations(void **state)
 			if (rc == 0 && m.flags == 0) {
 				struct wire_buf r = { 0 };
 
-				assert_int_equal(encode_msg(&r, &m, MAX), 0);
+				assert_int_equal(wire_encode_msg(&r, &m, MAX), 0);
 				assert_int_equal(r.len, n);
 				assert_memory_equal(r.p, c, n);
 				wire_buf_free(&r);
@@ -978,12 +964,12 @@ static void test_encode_max(void **state)
 		assert_int_equal(decode_copy(exact.p, exact.len, &d), 0);
 
 		/* Empty buffer: nothing is allocated for a message that does not fit. */
-		assert_int_equal(encode_msg(&b, &d.m, size - 1), -EMSGSIZE);
+		assert_int_equal(wire_encode_msg(&b, &d.m, size - 1), -EMSGSIZE);
 		assert_null(b.p);
 		assert_int_equal(b.len, 0);
 		assert_int_equal(b.cap, 0);
-		assert_int_equal(encode_msg(&b, &d.m, 0), -EMSGSIZE);
-		assert_int_equal(encode_msg(&b, &d.m, WIRE_HEADER_SIZE), -EMSGSIZE);
+		assert_int_equal(wire_encode_msg(&b, &d.m, 0), -EMSGSIZE);
+		assert_int_equal(wire_encode_msg(&b, &d.m, WIRE_HEADER_SIZE), -EMSGSIZE);
 		assert_null(b.p);
 
 		/* A buffer holding bytes: pointer, length, capacity and content untouched. */
@@ -993,13 +979,13 @@ static void test_encode_max(void **state)
 		{
 			struct wire_buf saved = b;
 
-			assert_int_equal(encode_msg(&b, &d.m, size - 1), -EMSGSIZE);
+			assert_int_equal(wire_encode_msg(&b, &d.m, size - 1), -EMSGSIZE);
 			assert_ptr_equal(b.p, saved.p);
 			assert_int_equal(b.len, saved.len);
 			assert_int_equal(b.cap, saved.cap);
 			assert_memory_equal(b.p, before, b.len);
 			/* max bounds the message, not the buffer: exactly size fits. */
-			assert_int_equal(encode_msg(&b, &d.m, size), 0);
+			assert_int_equal(wire_encode_msg(&b, &d.m, size), 0);
 			assert_int_equal(b.len, saved.len + size);
 			assert_memory_equal(b.p, before, saved.len);
 			assert_memory_equal(b.p + saved.len, exact.p, size);
