@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "sqlname.h"
 #include "wire.h"
@@ -73,6 +74,10 @@ const char fwd_config_usage[] =
 	"                        " CONFIG_STR(FWD_MAX_SESSION_CACHE_KIB)
 	" (LITEFS_FWD_SESSION_CACHE_KIB, default "
 	CONFIG_STR(FWD_DEFAULT_SESSION_CACHE_KIB) ")\n"
+	"  --synchronous MODE    PRAGMA synchronous of every connection that executes\n"
+	"                        forwarded statements: off, normal, full or extra; what a\n"
+	"                        commit waits for before the program gets its answer\n"
+	"                        (LITEFS_FWD_SYNCHRONOUS, default full)\n"
 	"  --secret-file FILE    the cluster's shared secret (16 to 1024 bytes; a final\n"
 	"                        newline is not part of it): every request must carry its\n"
 	"                        HMAC, every reply does (LITEFS_FWD_SECRET_FILE; or the\n"
@@ -204,6 +209,18 @@ static int config_set_option(struct fwd_config *c, int opt, const char *val, con
 		}
 		c->session_cache_kib = (int)v;
 		return 0;
+	case 'y': {
+		static const char *const modes[] = { "off", "normal", "full", "extra" };
+
+		for (int i = 0; i < 4; i++) {
+			if (!strcasecmp(val, modes[i])) {
+				c->synchronous = i;
+				return 0;
+			}
+		}
+		snprintf(err, errlen, "%s wants off, normal, full or extra, not '%s'", what, val);
+		return -EINVAL;
+	}
 	case 'S':
 		if (!*val) {
 			snprintf(err, errlen, "%s wants a file", what);
@@ -240,6 +257,7 @@ int fwd_config_parse(struct fwd_config *c, int argc, char **argv, char *err, siz
 		{ "table", required_argument, NULL, 'T' },
 		{ "max-sessions", required_argument, NULL, 'M' },
 		{ "session-cache", required_argument, NULL, 'C' },
+		{ "synchronous", required_argument, NULL, 'y' },
 		{ "secret-file", required_argument, NULL, 'S' },
 		{ "insecure", no_argument, NULL, 'I' },
 		{ "log-level", required_argument, NULL, 'g' },
@@ -264,6 +282,7 @@ int fwd_config_parse(struct fwd_config *c, int argc, char **argv, char *err, siz
 		{ 'S', "LITEFS_FWD_SECRET_FILE" },
 		{ 'M', "LITEFS_FWD_MAX_SESSIONS" },
 		{ 'C', "LITEFS_FWD_SESSION_CACHE_KIB" },
+		{ 'y', "LITEFS_FWD_SYNCHRONOUS" },
 	};
 	char what[64];
 	int opt, rc;
@@ -279,6 +298,7 @@ int fwd_config_parse(struct fwd_config *c, int argc, char **argv, char *err, siz
 	c->table = FWD_DEFAULT_TABLE;
 	c->max_sessions = FWD_DEFAULT_MAX_SESSIONS;
 	c->session_cache_kib = FWD_DEFAULT_SESSION_CACHE_KIB;
+	c->synchronous = FWD_DEFAULT_SYNCHRONOUS;
 	c->log_level = FWD_LOG_INFO;
 	err[0] = '\0';
 

@@ -108,6 +108,7 @@ int fwd_daemon_main(int argc, char **argv)
 		.key = &key,
 		.max_sessions = c.max_sessions,
 		.session_cache_kib = c.session_cache_kib,
+		.synchronous = c.synchronous + 1,
 	};
 	authenticated = key.len != 0;
 	rc = fwd_server_start(&opts, &server);

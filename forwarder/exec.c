@@ -264,6 +264,19 @@ static int exec_authorize(void *arg, int action, const char *a, const char *b, c
 /* Opens a connection to <mount>/<name>, not yet in x. Returns 0 with *out set; -ENOMEM or
  * -ENAMETOOLONG; or -EIO when SQLite could not open the database (its rc, extended rc
  * and message are then in o). */
+/* Sets PRAGMA synchronous of db to level (0-3; anything else leaves SQLite's default):
+ * before the authorizer, which refuses connection PRAGMAs from clients. */
+static void exec_conn_set_synchronous(sqlite3 *db, int level)
+{
+	static const char *const pragmas[] = {
+		"PRAGMA synchronous = OFF", "PRAGMA synchronous = NORMAL",
+		"PRAGMA synchronous = FULL", "PRAGMA synchronous = EXTRA",
+	};
+
+	if (level >= 0 && level < 4)
+		sqlite3_exec(db, pragmas[level], NULL, NULL, NULL);
+}
+
 static int exec_conn_open(struct fwd_exec *x, const struct wire_str *name,
 			  struct fwd_exec_conn **out, struct exec_outcome *o)
 {
@@ -300,6 +313,7 @@ static int exec_conn_open(struct fwd_exec *x, const struct wire_str *name,
 	 * (writable_schema, shadow tables of virtual tables, journal_mode=OFF). */
 	sqlite3_db_config(c->db, SQLITE_DBCONFIG_ENABLE_FTS3_TOKENIZER, 0, NULL);
 	sqlite3_db_config(c->db, SQLITE_DBCONFIG_DEFENSIVE, 1, NULL);
+	exec_conn_set_synchronous(c->db, x->synchronous);
 	sqlite3_set_authorizer(c->db, exec_authorize, c);
 	pthread_mutex_init(&c->run_lock, NULL);
 	fwd_log_debug("opened %s", path);
@@ -379,6 +393,7 @@ int fwd_exec_init(struct fwd_exec *x, const char *mount)
 	x->mount = strdup(mount);
 	if (!x->mount)
 		return -ENOMEM;
+	x->synchronous = -1;
 	pthread_mutex_init(&x->lock, NULL);
 	return 0;
 }

@@ -23,6 +23,8 @@ struct fwd_exec {
 	char *mount;
 	bool no_record;               /* no durable record of executed requests */
 	int session_cache_kib;        /* page cache of each session's connection; 0: SQLite's */
+	int synchronous;              /* PRAGMA synchronous of every connection (0-3); -1:
+	                               * SQLite's default (fwd_exec_init()) */
 	struct fwd_exec_conn *conns;  /* most recently used first */
 	size_t nconns;
 };

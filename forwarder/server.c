@@ -407,6 +407,7 @@ int fwd_server_start(const struct fwd_server_opts *o, struct fwd_server **out)
 		goto fail;
 	s->exec.no_record = o->no_request_record;
 	s->exec.session_cache_kib = o->session_cache_kib;
+	s->exec.synchronous = o->synchronous - 1;
 	rc = fwd_sessions_create(&s->sessions, o->max_sessions > 0 ? (size_t)o->max_sessions :
 			       FWD_SESSIONS_MAX);
 	if (rc)

@@ -23,6 +23,9 @@ struct fwd_server_opts {
 	const struct auth_key *key;
 	int max_sessions;       /* transactions open at once; 0: FWD_SESSIONS_MAX */
 	int session_cache_kib;  /* page cache of each transaction's connection; 0: SQLite's */
+	/* PRAGMA synchronous of every connection, plus one: 1 OFF, 2 NORMAL, 3 FULL, 4 EXTRA;
+	 * 0 leaves SQLite's default. */
+	int synchronous;
 	/* How long the socket stays open after the last reply was sent, when stopping, so
 	 * that the reply leaves this process (nanomsg drops what is still queued at close).
 	 * 0 picks FWD_SERVER_DEFAULT_LINGER_MS. */

@@ -2291,6 +2291,33 @@ static void test_config(void **state)
 	unsetenv("LITEFS_FWD_EVENTS_URL");
 }
 
+static void test_config_synchronous(void **state)
+{
+	char *argv_normal[] = { "forwarder", "--synchronous", "NORMAL", NULL };
+	char *argv_bad[] = { "forwarder", "--synchronous", "2", NULL };
+	char *argv_none[] = { "forwarder", NULL };
+	struct fwd_config c;
+	char err[256];
+
+	(void)state;
+	unsetenv("LITEFS_FWD_SYNCHRONOUS");
+	assert_int_equal(fwd_config_parse(&c, 1, argv_none, err, sizeof(err)), 0);
+	assert_int_equal(c.synchronous, 2);
+	assert_int_equal(fwd_config_parse(&c, 3, argv_normal, err, sizeof(err)), 0);
+	assert_int_equal(c.synchronous, 1);
+	assert_int_equal(fwd_config_parse(&c, 3, argv_bad, err, sizeof(err)), -EINVAL);
+	assert_non_null(strstr(err, "--synchronous"));
+	setenv("LITEFS_FWD_SYNCHRONOUS", "extra", 1);
+	assert_int_equal(fwd_config_parse(&c, 1, argv_none, err, sizeof(err)), 0);
+	assert_int_equal(c.synchronous, 3);
+	assert_int_equal(fwd_config_parse(&c, 3, argv_normal, err, sizeof(err)), 0);
+	assert_int_equal(c.synchronous, 1);
+	setenv("LITEFS_FWD_SYNCHRONOUS", "sometimes", 1);
+	assert_int_equal(fwd_config_parse(&c, 1, argv_none, err, sizeof(err)), -EINVAL);
+	assert_non_null(strstr(err, "LITEFS_FWD_SYNCHRONOUS"));
+	unsetenv("LITEFS_FWD_SYNCHRONOUS");
+}
+
 static void test_log_line(void **state)
 {
 	char path[PATH_MAX], line[512], pattern[256];
@@ -2995,6 +3022,7 @@ int main(void)
 		T(test_dedup_waits_for_pending),
 		T(test_dedup_bounds),
 		T(test_config),
+		T(test_config_synchronous),
 		T(test_log_line),
 		T(test_server_tcp),
 		T(test_server_authentication),
