@@ -9,6 +9,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <stddef.h>
 #include <pthread.h>
 #include <sqlite3.h>
 #include <stdint.h>
@@ -18,6 +19,7 @@
 #include <strings.h>
 #include <unistd.h>
 
+#include "batch.h"
 #include "fault.h"
 #include "litefs_errors.h"
 #include "log.h"
@@ -60,6 +62,7 @@ struct exec_cached_stmt {
 struct fwd_exec_conn {
 	struct fwd_exec_conn *next;
 	pthread_mutex_t run_lock;  /* held while a statement runs on db */
+	struct fwd_batch batch;    /* autocommit writes waiting to share a commit */
 	int users;           /* workers holding a reference; under fwd_exec.lock */
 	bool dropped;        /* out of the list; freed by the last user */
 	sqlite3 *db;
@@ -191,6 +194,7 @@ static void exec_conn_free(struct fwd_exec_conn *c)
 	/* Every statement is finalized by then: the handle closes for real. */
 	sqlite3_close_v2(c->db);
 	pthread_mutex_destroy(&c->run_lock);
+	fwd_batch_destroy(&c->batch);
 	free(c);
 }
 
@@ -316,6 +320,7 @@ static int exec_conn_open(struct fwd_exec *x, const struct wire_str *name,
 	exec_conn_set_synchronous(c->db, x->synchronous);
 	sqlite3_set_authorizer(c->db, exec_authorize, c);
 	pthread_mutex_init(&c->run_lock, NULL);
+	fwd_batch_init(&c->batch);
 	fwd_log_debug("opened %s", path);
 	*out = c;
 	return 0;
@@ -423,6 +428,17 @@ struct sqlite3 *fwd_exec_handle(struct fwd_exec *x, const char *name)
 			db = c->db;
 	pthread_mutex_unlock(&x->lock);
 	return db;
+}
+
+void fwd_exec_batch_totals(struct fwd_exec *x, const char *name, size_t *batches,
+			   size_t *writes, size_t *waiting)
+{
+	*batches = *writes = *waiting = 0;
+	pthread_mutex_lock(&x->lock);
+	for (struct fwd_exec_conn *c = x->conns; c; c = c->next)
+		if (!strcmp(c->name, name))
+			fwd_batch_totals(&c->batch, batches, writes, waiting);
+	pthread_mutex_unlock(&x->lock);
 }
 
 static int exec_hex_digit(char ch)
@@ -939,11 +955,34 @@ static int exec_record_write(struct fwd_exec_conn *c, uint64_t id, const struct 
 	return rc == SQLITE_DONE ? SQLITE_OK : rc;
 }
 
+/* Makes o say that the statement's changes were undone because rc, SQLite's error on db
+ * (the record's write or the commit failed): nothing of it stays, and the program sees
+ * why, as SQLite shows a statement whose own commit failed in autocommit mode (a deferred
+ * foreign key, a full disk): no rows, no changes counted, but last_insert_rowid as the
+ * statement set it (SQLite does not roll that back). Returns 0 or -ENOMEM. */
+static int exec_outcome_undone(struct exec_outcome *o, sqlite3 *db, int rc, uint64_t before)
+{
+	int err = exec_outcome_take_error(o, db, rc);
+
+	exec_cells_free(o);
+	o->res.changes = o->res.total_changes_delta = 0;
+	o->res.txid = before;
+	return err;
+}
+
+/* Whether outcome o of a statement that ran leaves changes to commit: it succeeded, or
+ * failed a constraint under ON CONFLICT FAIL after changing rows (committed in autocommit
+ * mode); any other failure changed nothing. */
+static bool exec_outcome_keeps(const struct exec_outcome *o)
+{
+	return o->res.rc == SQLITE_DONE || (o->res.rc & 0xff) == SQLITE_CONSTRAINT;
+}
+
 /* req's statement in a transaction of its own with the record of its execution, on c (held):
  * BEGIN IMMEDIATE, the statement, the record, COMMIT. What the program sees is what the
  * statement alone would have shown in autocommit mode: its counts are taken before the
  * record is written, and last_insert_rowid is put back. Returns as exec_statement(), 0
- * meaning the reply (recorded) is in out. */
+ * meaning the reply (recorded) is in out; the transaction is over on return. */
 static int exec_run_recorded(struct fwd_exec *x, struct fwd_exec_conn *c,
 			     const struct wire_exec *req, size_t max, struct wire_buf *out,
 			     struct exec_outcome *o, bool *executed, bool *wrote)
@@ -961,37 +1000,28 @@ static int exec_run_recorded(struct fwd_exec *x, struct fwd_exec_conn *c,
 		return exec_outcome_take_error(o, c->db, rc) ?: 1;  /* the lock: ask again */
 	before = exec_txid_locked(x, c);
 	rc = exec_statement(c, req, max, out, o, executed, &changed);
-	if (rc != 1 || !*executed || sqlite3_get_autocommit(c->db)) {
-		/* not run, or undone by SQLite with its transaction (RAISE(ROLLBACK)) */
+	if (rc != 1 || !*executed || sqlite3_get_autocommit(c->db) || !exec_outcome_keeps(o)) {
+		/* not run, undone by SQLite with its transaction (RAISE(ROLLBACK)), or failed
+		 * having changed nothing */
 		exec_rollback(c->db);
 		o->res.txid = before;
 		return rc;
 	}
-	if (o->res.rc != SQLITE_DONE && (o->res.rc & 0xff) != SQLITE_CONSTRAINT) {
-		exec_rollback(c->db);  /* it failed and changed nothing */
-		o->res.txid = before;
-		return 1;
-	}
-	/* A constraint failure may have kept rows (ON CONFLICT FAIL): committed, as in
-	 * autocommit mode, with the record. */
 	o->res.txid = before ? before + 1 : 0;
 	rc = exec_encode_result(o, max, &reply);
-	if (rc)
-		goto fail;
+	if (rc) {
+		exec_rollback(c->db);  /* no reply: the client asks again */
+		*executed = false;
+		goto out;
+	}
 	rc = exec_record_write(c, req->request_id, &reply);
 	if (rc == SQLITE_OK)
 		rc = sqlite3_exec(c->db, "COMMIT", NULL, NULL, NULL);
 	if (rc != SQLITE_OK) {
-		/* Nothing of it stays: the program sees why. */
-		exec_outcome_take_error(o, c->db, rc);
+		rc = exec_outcome_undone(o, c->db, rc, before) ?: 1;
 		exec_rollback(c->db);
-		exec_cells_free(o);
-		o->res.changes = o->res.total_changes_delta = 0;
-		o->res.flags &= ~WIRE_RESULT_ROWID;
-		o->res.txid = before;
 		*executed = false;
-		wire_buf_free(&reply);
-		return 1;
+		goto out;
 	}
 	*wrote = true;
 	fwd_fault_after_commit();
@@ -1009,9 +1039,282 @@ static int exec_run_recorded(struct fwd_exec *x, struct fwd_exec_conn *c,
 		o->res.txid = exec_txid(x, c, true, true);
 		rc = exec_encode_result(o, max, out);
 	}
-fail:
+out:
 	wire_buf_free(&reply);
 	return rc;
+}
+
+/* A recordable request on c (held): answered from the record when it is a request sent
+ * again that ran before, else run by exec_run_recorded(). Returns as that. */
+static int exec_run_once(struct fwd_exec *x, struct fwd_exec_conn *c,
+			 const struct wire_exec *req, size_t max, struct wire_buf *out,
+			 struct exec_outcome *o, bool *executed, bool *wrote)
+{
+	uint64_t id = req->request_id;
+	/* Only a request sent again can have run before (a first one is new). */
+	int rc = req->session_flags & WIRE_EXEC_REPEAT ? exec_record_lookup(c, req, out) : 0;
+
+	*executed = false;
+	*wrote = false;
+	if (rc == 1) {
+		fwd_log_info("request %llu: executed before, answered from the record",
+			     (unsigned long long)id);
+		return 0;
+	}
+	if (rc == -EAGAIN)
+		return fwd_reply_error(out, max, id, EAGAIN,
+				       "the record of executed requests cannot be read now; "
+				       "nothing was executed");
+	if (rc)
+		return rc;
+	return exec_run_recorded(x, c, req, max, out, o, executed, wrote);
+}
+
+/* Group commit. Autocommit writes to one database that arrive while another commit of it
+ * is under way run together as the next batch: one transaction in which each statement
+ * has a savepoint of its own, so that a statement that fails is undone alone and every
+ * statement keeps the outcome it would have had in autocommit mode (its code, message,
+ * counts and rowid, and its own record); one commit, one TXID; and every reply waits for
+ * that commit. What cannot be kept apart in one transaction runs after the batch, alone,
+ * as without group commit: a statement after which SQLite rolled the whole transaction
+ * back (RAISE(ROLLBACK), ON CONFLICT ROLLBACK, an I/O error; the batch then starts again
+ * without it), and one that leaves a deferred foreign key unresolved (its own commit would
+ * fail). */
+#define EXEC_BATCH_SAVEPOINT "litefs_fwd_batch"
+
+/* One write waiting for, or in, a batch: what fwd_exec_run() hands over, and what the
+ * batch leaves for it. */
+struct exec_job {
+	struct fwd_batch_job base;
+	struct fwd_exec *x;
+	struct fwd_exec_conn *c;        /* the connection whose batch this is */
+	const struct wire_exec *req;
+	size_t max;
+	struct wire_buf *out;
+	size_t out_start;               /* out's length before this job */
+	struct exec_outcome *o;
+	struct wire_buf reply;          /* a kept job's reply, as recorded */
+	int rc;                         /* as exec_run_recorded() */
+	bool executed, wrote;
+	bool kept;                      /* its changes wait for the batch's commit */
+	bool alone;                     /* runs after the batch, in a transaction of its own */
+};
+
+static struct exec_job *exec_job_of(struct fwd_batch_job *b)
+{
+	return (struct exec_job *)((char *)b - offsetof(struct exec_job, base));
+}
+
+/* Forgets what running j in a batch left (the batch is starting again). */
+static void exec_job_reset(struct exec_job *j)
+{
+	exec_outcome_free(j->o);
+	memset(j->o, 0, sizeof(*j->o));
+	j->o->res.request_id = j->req->request_id;
+	j->out->len = j->out_start;
+	wire_buf_free(&j->reply);
+	j->reply = (struct wire_buf){ 0 };
+	j->rc = 1;
+	j->executed = j->wrote = j->kept = false;
+}
+
+/* Undoes j's savepoint, keeping the transaction. */
+static void exec_job_undo(struct exec_job *j)
+{
+	exec_fixed(j->c, "ROLLBACK TO " EXEC_BATCH_SAVEPOINT, NULL, 0, NULL, 0, NULL);
+	exec_fixed(j->c, "RELEASE " EXEC_BATCH_SAVEPOINT, NULL, 0, NULL, 0, NULL);
+}
+
+/* Runs j in the open transaction of its batch, in a savepoint of its own, with its record;
+ * before is the TXID before the batch. Sets j->kept when its changes are to be committed
+ * (its recorded reply in j->reply), j->alone when it is to run on its own after the batch,
+ * and else leaves its outcome as exec_run_recorded() would. Returns false when SQLite
+ * ended the transaction: everything the batch did is undone, j->alone set. */
+static bool exec_job_in_batch(struct exec_job *j, uint64_t before)
+{
+	struct fwd_exec_conn *c = j->c;
+	const struct wire_exec *req = j->req;
+	struct exec_outcome *o = j->o;
+	int pending = 0, unused, rc;
+	bool changed;
+
+	if (req->session_flags & WIRE_EXEC_REPEAT) {
+		rc = exec_record_lookup(c, req, j->out);
+		if (rc == 1) {
+			fwd_log_info("request %llu: executed before, answered from the record",
+				     (unsigned long long)req->request_id);
+			j->rc = 0;
+			return true;
+		}
+		if (rc == -EAGAIN)
+			j->rc = fwd_reply_error(j->out, j->max, req->request_id, EAGAIN,
+						"the record of executed requests cannot be read "
+						"now; nothing was executed");
+		else if (rc)
+			j->rc = rc;
+		if (rc)
+			return true;
+	}
+	if (exec_fixed(c, "SAVEPOINT " EXEC_BATCH_SAVEPOINT, NULL, 0, NULL, 0, NULL) !=
+	    SQLITE_DONE) {
+		j->alone = true;
+		return !sqlite3_get_autocommit(c->db);
+	}
+	j->rc = exec_statement(c, req, j->max, j->out, o, &j->executed, &changed);
+	if (sqlite3_get_autocommit(c->db)) {
+		j->alone = true;
+		return false;
+	}
+	if (j->rc == 1 && j->executed)
+		sqlite3_db_status(c->db, SQLITE_DBSTATUS_DEFERRED_FKS, &pending, &unused, 0);
+	if (j->rc != 1 || !j->executed || !exec_outcome_keeps(o) || pending) {
+		exec_job_undo(j);
+		if (pending) {
+			exec_job_reset(j);
+			j->alone = true;
+		}
+		o->res.txid = before;
+		return true;
+	}
+	o->res.txid = before ? before + 1 : 0;
+	rc = exec_encode_result(o, j->max, &j->reply);
+	if (rc) {
+		exec_job_undo(j);  /* no reply: the client asks again */
+		j->rc = rc;
+		j->executed = false;
+		return true;
+	}
+	rc = exec_record_write(c, req->request_id, &j->reply);
+	if (rc != SQLITE_OK && sqlite3_get_autocommit(c->db)) {
+		j->alone = true;
+		return false;
+	}
+	if (rc != SQLITE_OK) {
+		j->rc = exec_outcome_undone(o, c->db, rc, before) ?: 1;
+		exec_job_undo(j);
+		j->executed = false;
+		return true;
+	}
+	exec_fixed(c, "RELEASE " EXEC_BATCH_SAVEPOINT, NULL, 0, NULL, 0, NULL);
+	j->kept = true;
+	return true;
+}
+
+/* Ends the batch's transaction on c after its jobs ran: commits what they kept and puts
+ * their replies out, or, when the commit fails, makes every kept job's outcome say why. */
+static void exec_batch_commit(struct exec_job **jobs, size_t n, uint64_t before)
+{
+	struct fwd_exec_conn *c = jobs[0]->c;
+	size_t kept = 0;
+	uint64_t txid = before + 1;
+	unsigned dv = 0;
+	int rc;
+
+	for (size_t i = 0; i < n; i++)
+		kept += jobs[i]->kept;
+	rc = kept ? sqlite3_exec(c->db, "COMMIT", NULL, NULL, NULL) : SQLITE_OK;
+	if (!kept || rc != SQLITE_OK) {
+		for (size_t i = 0; i < n; i++) {
+			struct exec_job *j = jobs[i];
+
+			if (!j->kept)
+				continue;
+			j->rc = exec_outcome_undone(j->o, c->db, rc, before) ?: 1;
+			j->executed = false;
+			j->kept = false;
+		}
+		if (exec_rollback(c->db)) {
+			fwd_log_error("%s: transaction stays open after ROLLBACK; closing", c->name);
+			exec_conn_drop(jobs[0]->x, c);
+		}
+		return;
+	}
+	fwd_fault_after_commit();
+	if (before) {
+		sqlite3_file_control(c->db, "main", SQLITE_FCNTL_DATA_VERSION, &dv);
+		c->txid = txid;
+		c->data_version = dv;
+	} else {
+		/* as in exec_run_recorded(): the records keep 0 */
+		txid = exec_txid(jobs[0]->x, c, true, true);
+	}
+	for (size_t i = 0; i < n; i++) {
+		struct exec_job *j = jobs[i];
+
+		if (!j->kept)
+			continue;
+		j->wrote = true;
+		if (before) {
+			j->rc = wire_buf_append(j->out, j->reply.p, j->reply.len);
+		} else {
+			j->o->res.txid = txid;
+			j->rc = exec_encode_result(j->o, j->max, j->out);
+		}
+	}
+}
+
+/* The fwd_batch_run_fn of a connection's batch: runs jobs[0..n), all on one connection,
+ * with its run_lock held. A batch of one runs as without group commit. */
+static void exec_batch_run(struct fwd_batch_job **batch, size_t n)
+{
+	struct exec_job *jobs[FWD_BATCH_MAX], *j;
+	struct fwd_exec_conn *c;
+	struct fwd_exec *x;
+	const struct wire_exec *slowest;
+	uint64_t before = 0;
+	size_t left;
+	int rc;
+
+	for (size_t i = 0; i < n; i++)
+		jobs[i] = exec_job_of(batch[i]);
+	c = jobs[0]->c;
+	x = jobs[0]->x;
+	pthread_mutex_lock(&c->run_lock);
+again:
+	left = 0;
+	slowest = NULL;
+	for (size_t i = 0; i < n; i++) {
+		if (jobs[i]->alone)
+			continue;
+		left++;
+		if (!slowest || jobs[i]->req->busy_timeout_ms > slowest->busy_timeout_ms)
+			slowest = jobs[i]->req;
+	}
+	if (left < 2)
+		goto alone;
+	exec_lock_wait(c, slowest);
+	rc = sqlite3_exec(c->db, "BEGIN IMMEDIATE", NULL, NULL, NULL);
+	if (rc != SQLITE_OK) {
+		/* the lock: every one of them asks again, nothing run */
+		for (size_t i = 0; i < n; i++) {
+			j = jobs[i];
+			exec_job_reset(j);
+			j->rc = exec_outcome_take_error(j->o, c->db, rc) ?: 1;
+			j->alone = false;
+		}
+		goto unlock;
+	}
+	before = exec_txid_locked(x, c);
+	for (size_t i = 0; i < n; i++) {
+		if (jobs[i]->alone || exec_job_in_batch(jobs[i], before))
+			continue;
+		/* SQLite rolled the transaction back: again without jobs[i] */
+		for (size_t k = 0; k < n; k++)
+			exec_job_reset(jobs[k]);
+		goto again;
+	}
+	exec_batch_commit(jobs, n, before);
+alone:
+	for (size_t i = 0; i < n; i++) {
+		j = jobs[i];
+		if (left >= 2 && !j->alone)
+			continue;
+		exec_job_reset(j);
+		j->rc = exec_run_once(x, c, j->req, j->max, j->out, j->o, &j->executed, &j->wrote);
+		j->alone = false;
+	}
+unlock:
+	pthread_mutex_unlock(&c->run_lock);
 }
 
 int fwd_exec_run(struct fwd_exec *x, const struct wire_exec *req, size_t max,
@@ -1034,23 +1337,20 @@ int fwd_exec_run(struct fwd_exec *x, const struct wire_exec *req, size_t max,
 		goto encode;  /* SQLite's reason for not opening it */
 	if (rc)
 		goto out;
-	pthread_mutex_lock(&c->run_lock);
 	if (!x->no_record && exec_recordable(req)) {
-		/* Only a request sent again can have run before (a first one is new). */
-		rc = req->session_flags & WIRE_EXEC_REPEAT ? exec_record_lookup(c, req, out) : 0;
-		if (rc == 1) {
-			fwd_log_info("request %llu: executed before, answered from the record",
-				     (unsigned long long)id);
-			rc = 0;
-		} else if (rc == 0) {
-			rc = exec_run_recorded(x, c, req, max, out, &o, executed, wrote);
-		} else if (rc == -EAGAIN) {
-			rc = fwd_reply_error(out, max, id, EAGAIN,
-					     "the record of executed requests cannot be read now; "
-					     "nothing was executed");
-		}
-		goto unlock;
+		struct exec_job j = {
+			.x = x, .c = c, .req = req, .max = max, .out = out,
+			.out_start = out->len, .o = &o, .rc = 1,
+		};
+
+		fwd_batch_submit(&c->batch, &j.base, exec_batch_run);
+		wire_buf_free(&j.reply);
+		rc = j.rc;
+		*executed = j.executed;
+		*wrote = j.wrote;
+		goto done;
 	}
+	pthread_mutex_lock(&c->run_lock);
 	rc = exec_statement(c, req, max, out, &o, executed, wrote);
 	if (rc == 1 && *executed && !sqlite3_get_autocommit(c->db)) {
 		/* A transaction is a session's: undo and refuse. */
@@ -1066,13 +1366,13 @@ int fwd_exec_run(struct fwd_exec *x, const struct wire_exec *req, size_t max,
 	} else if (rc == 1 && *executed) {
 		o.res.txid = exec_txid(x, c, o.res.rc == SQLITE_DONE, *wrote);
 	}
-unlock:
+	pthread_mutex_unlock(&c->run_lock);
+done:
 	*refused = rc == 1 && litefs_write_refused(o.res.xrc, o.sys_errno);
 	if (rc == 1 && o.res.rc != SQLITE_DONE)
 		fwd_log_debug("request %llu: %s (extended code %d, system errno %d)%s",
 			      (unsigned long long)id, o.errmsg ? o.errmsg : "", o.res.xrc,
 			      o.sys_errno, *refused ? ": refused by LiteFS" : "");
-	pthread_mutex_unlock(&c->run_lock);
 	exec_conn_put(x, c);
 	if (rc != 1)
 		goto out;

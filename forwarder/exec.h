@@ -98,6 +98,12 @@ void fwd_exec_conn_close(struct fwd_exec_conn *c);
  * for tests and diagnostics, which may only look at it between two fwd_exec_run(). */
 struct sqlite3 *fwd_exec_handle(struct fwd_exec *x, const char *name);
 
+/* Group commit on the database name (NUL-terminated) so far: batches committed or tried,
+ * writes in them, and writes waiting for the next batch now; all 0 when x keeps no
+ * connection to it. */
+void fwd_exec_batch_totals(struct fwd_exec *x, const char *name, size_t *batches,
+			   size_t *writes, size_t *waiting);
+
 /* Parses the content of a LiteFS <db>-pos file, "%016x/%016x\n" (34 bytes): returns the
  * TXID, or 0 when buf is anything else. */
 uint64_t fwd_exec_parse_pos(const char *buf, size_t len);
