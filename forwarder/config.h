@@ -10,7 +10,7 @@
 
 #define FWD_DEFAULT_LISTEN "tcp://0.0.0.0:20208"
 #define FWD_DEFAULT_MOUNT "/litefs"
-#define FWD_DEFAULT_WORKERS 4
+#define FWD_DEFAULT_WORKERS 64
 #define FWD_MAX_WORKERS 256
 #define FWD_DEFAULT_ROLE_TTL_MS 5000
 #define FWD_DEFAULT_EVENTS_URL "http://localhost:20202/events"

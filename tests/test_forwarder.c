@@ -2234,7 +2234,7 @@ static void test_config(void **state)
 	assert_string_equal(c.events_url, "http://localhost:20202/events");
 	assert_int_equal(c.role_ttl_ms, 5000);
 	assert_string_equal(c.mount, "/litefs");
-	assert_int_equal(c.workers, 4);
+	assert_int_equal(c.workers, 64);
 	assert_int_equal(c.max_message, WIRE_DEFAULT_MAX_MESSAGE);
 	assert_int_equal(c.log_level, FWD_LOG_INFO);
 
