@@ -11,11 +11,20 @@
  *                         N rounds of: an INSERT into LOCAL, an INSERT into FWD and a bare
  *                         round trip, in turn, so that all three see the same load; p50 and
  *                         p99 of each in microseconds
- *   bench concurrent DB THREADS MS
+ *   bench concurrent DB THREADS MS [SYNCHRONOUS]
  *                         THREADS threads, each with a connection of its own, make
  *                         autocommit INSERTs into DB for MS milliseconds; INSERTs per second
- *                         in all, and how many failed
+ *                         in all, how many failed, and the slowest writer's INSERTs per
+ *                         second (a writer that starves shows there)
+ *   bench processes DB PROCS MS [SYNCHRONOUS]
+ *                         the same with PROCS processes (forked), one connection each
+ * SYNCHRONOUS (off, normal, full or extra) sets PRAGMA synchronous on each connection;
+ * without it SQLite's default stays. In both concurrent forms every writer opens its
+ * connection first, then all start together and stop at the same deadline; the rate is the
+ * sum of each writer's INSERTs over its own elapsed time (from the common start to the end of
+ * its last INSERT), so the slow start of many processes on few cores is not counted as work.
  * Prints one line "name value [value]" for run.sh to collect. */
+#include <limits.h>
 #include <nanomsg/nn.h>
 #include <nanomsg/reqrep.h>
 #include <pthread.h>
@@ -23,7 +32,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
+#include <sys/wait.h>
 #include <time.h>
+#include <unistd.h>
 
 static int64_t bench_now_ns(void)
 {
@@ -288,59 +300,279 @@ static int bench_side(const char *local, const char *fwd, long n)
 	return 0;
 }
 
-struct bench_worker {
-	const char *path;
-	int64_t until_ns;
+/* One writer of the concurrent forms: its connection, then what it did in the window. */
+struct bench_writer {
+	struct bench_ins b;
 	long done, failed;
-	pthread_t t;
+	int64_t end_ns;
 };
 
-static void *bench_worker_main(void *arg)
+/* Opens w's connection to path with PRAGMA synchronous=sync unless sync is NULL. */
+static int bench_writer_open(struct bench_writer *w, const char *path, const char *sync)
 {
-	struct bench_worker *w = arg;
-	struct bench_ins b;
+	char sql[64];
+
+	memset(w, 0, sizeof(*w));
+	if (bench_ins_open(&w->b, path))
+		return -1;
+	if (!sync)
+		return 0;
+	snprintf(sql, sizeof(sql), "PRAGMA synchronous=%s", sync);
+	if (sqlite3_exec(w->b.db, sql, NULL, NULL, NULL) != SQLITE_OK) {
+		fprintf(stderr, "%s: %s\n", sql, sqlite3_errmsg(w->b.db));
+		return -1;
+	}
+	return 0;
+}
+
+/* Autocommit INSERTs until the deadline; the connection is closed afterwards. */
+static void bench_writer_run(struct bench_writer *w, int64_t until_ns)
+{
 	long i = 0;
 
-	if (bench_ins_open(&b, w->path)) {
-		w->failed = -1;
-		return NULL;
-	}
-	while (bench_now_ns() < w->until_ns) {
-		if (bench_ins_one(&b, i++) < 0)
+	while (bench_now_ns() < until_ns) {
+		if (bench_ins_one(&w->b, i++) < 0)
 			w->failed++;
 		else
 			w->done++;
 	}
-	bench_ins_close(&b);
+	w->end_ns = bench_now_ns();
+	bench_ins_close(&w->b);
+}
+
+/* This writer's INSERTs per second over its own window, from the common start. */
+static double bench_writer_rate(const struct bench_writer *w, int64_t start_ns)
+{
+	return w->end_ns > start_ns ? (double)w->done * 1e9 / (double)(w->end_ns - start_ns) : 0;
+}
+
+struct bench_thread {
+	struct bench_writer w;
+	const char *path, *sync;
+	int open_failed;
+	pthread_barrier_t *ready, *go;
+	const int64_t *until_ns;   /* written by the main thread between the two barriers */
+	pthread_t t;
+};
+
+static void *bench_thread_main(void *arg)
+{
+	struct bench_thread *t = arg;
+
+	t->open_failed = bench_writer_open(&t->w, t->path, t->sync) != 0;
+	/* every thread reaches both barriers, even one that failed, or the others would hang */
+	pthread_barrier_wait(t->ready);
+	pthread_barrier_wait(t->go);
+	if (!t->open_failed)
+		bench_writer_run(&t->w, *t->until_ns);
 	return NULL;
 }
 
-static int bench_concurrent(const char *path, int threads, long ms)
+static int bench_concurrent(const char *path, int threads, long ms, const char *sync)
 {
-	struct bench_worker *w = calloc((size_t)threads, sizeof(*w));
-	int64_t start = bench_now_ns(), end;
-	long done = 0, failed = 0;
-	int i;
+	struct bench_thread *t = threads > 0 ? calloc((size_t)threads, sizeof(*t)) : NULL;
+	pthread_barrier_t ready, go;
+	int64_t start, until;
+	long failed = 0;
+	double rate = 0, slowest = -1;
+	int i, bad = 0;
 
-	if (!w || threads < 1)
+	if (!t || pthread_barrier_init(&ready, NULL, (unsigned)threads + 1) ||
+	    pthread_barrier_init(&go, NULL, (unsigned)threads + 1))
 		return 1;
 	for (i = 0; i < threads; i++) {
-		w[i].path = path;
-		w[i].until_ns = start + ms * 1000000;
-		if (pthread_create(&w[i].t, NULL, bench_worker_main, &w[i]))
-			return 1;
+		t[i].path = path;
+		t[i].sync = sync;
+		t[i].ready = &ready;
+		t[i].go = &go;
+		t[i].until_ns = &until;
+		if (pthread_create(&t[i].t, NULL, bench_thread_main, &t[i])) {
+			fprintf(stderr, "bench: cannot start thread %d\n", i);
+			exit(1);  /* the threads started wait at a barrier that will never fill */
+		}
 	}
+	pthread_barrier_wait(&ready);
+	start = bench_now_ns();
+	until = start + ms * 1000000;
+	pthread_barrier_wait(&go);
 	for (i = 0; i < threads; i++) {
-		pthread_join(w[i].t, NULL);
-		if (w[i].failed < 0)
-			return 1;
-		done += w[i].done;
-		failed += w[i].failed;
+		double r;
+
+		pthread_join(t[i].t, NULL);
+		r = bench_writer_rate(&t[i].w, start);
+		bad |= t[i].open_failed;
+		rate += r;
+		if (slowest < 0 || r < slowest)
+			slowest = r;
+		failed += t[i].w.failed;
 	}
-	end = bench_now_ns();
-	printf("concurrent %.1f %ld\n", (double)done * 1e9 / (double)(end - start), failed);
-	free(w);
+	pthread_barrier_destroy(&ready);
+	pthread_barrier_destroy(&go);
+	free(t);
+	if (bad)
+		return 1;
+	printf("concurrent %.1f %ld %.1f\n", rate, failed, slowest);
 	return 0;
+}
+
+/* What a child of bench_processes() reports through the result pipe (one write, well under
+ * PIPE_BUF, so the children's reports never interleave). */
+struct bench_report {
+	long done, failed;
+	int64_t end_ns;
+	int open_failed;
+};
+
+static int bench_read_full(int fd, void *buf, size_t len)
+{
+	char *p = buf;
+
+	while (len > 0) {
+		ssize_t n = read(fd, p, len);
+
+		if (n <= 0)
+			return -1;
+		p += n;
+		len -= (size_t)n;
+	}
+	return 0;
+}
+
+static int bench_write_full(int fd, const void *buf, size_t len)
+{
+	const char *p = buf;
+
+	while (len > 0) {
+		ssize_t n = write(fd, p, len);
+
+		if (n <= 0)
+			return -1;
+		p += n;
+		len -= (size_t)n;
+	}
+	return 0;
+}
+
+/* A forked writer: opens its own connection (after the fork, so nothing of SQLite or the
+ * interposer is shared with the parent), says it is ready, waits for the common start time,
+ * writes until the common deadline and reports. */
+static void bench_child(const char *path, const char *sync, long ms, int ready, int go, int res)
+{
+	struct bench_writer w;
+	struct bench_report r = {0};
+	int64_t start;
+	char c = 0;
+
+	r.open_failed = bench_writer_open(&w, path, sync) != 0;
+	/* once ready, the end is closed: should a child die before it is ready, the parent then
+	 * reads end-of-file instead of waiting forever, and its exit releases the others */
+	if (bench_write_full(ready, &c, 1) || close(ready) ||
+	    bench_read_full(go, &start, sizeof(start)))
+		_exit(1);
+	if (!r.open_failed) {
+		bench_writer_run(&w, start + ms * 1000000);
+		r.done = w.done;
+		r.failed = w.failed;
+		r.end_ns = w.end_ns;
+	}
+	_exit(bench_write_full(res, &r, sizeof(r)) ? 1 : 0);
+}
+
+static int bench_processes(const char *path, int procs, long ms, const char *sync)
+{
+	int ready[2], go[2], res[2];
+	int64_t start, *starts;
+	long failed = 0;
+	double rate = 0, slowest = -1;
+	int i, bad = 0;
+
+	/* all the start times go out in one write, which must not block or split */
+	if (procs < 1 || (size_t)procs * sizeof(start) > PIPE_BUF) {
+		fprintf(stderr, "bench: 1 to %zu processes\n", PIPE_BUF / sizeof(start));
+		return 1;
+	}
+	if (pipe(ready) || pipe(go) || pipe(res))
+		return 1;
+	fflush(NULL);
+	for (i = 0; i < procs; i++) {
+		pid_t pid = fork();
+
+		if (pid < 0) {
+			perror("fork");
+			/* the children forked so far see the start pipe close and exit */
+			return 1;
+		}
+		if (pid == 0) {
+			close(ready[0]);
+			close(go[1]);
+			close(res[0]);
+			bench_child(path, sync, ms, ready[1], go[0], res[1]);
+		}
+	}
+	close(ready[1]);
+	close(go[0]);
+	close(res[1]);
+	for (i = 0; i < procs; i++) {
+		char c;
+
+		if (bench_read_full(ready[0], &c, 1))
+			return 1;
+	}
+	starts = calloc((size_t)procs, sizeof(*starts));
+	if (!starts)
+		return 1;
+	start = bench_now_ns();
+	for (i = 0; i < procs; i++)
+		starts[i] = start;
+	if (bench_write_full(go[1], starts, (size_t)procs * sizeof(*starts)))
+		return 1;
+	for (i = 0; i < procs; i++) {
+		struct bench_report r;
+		struct bench_writer w = {0};
+		double one;
+
+		if (bench_read_full(res[0], &r, sizeof(r)))
+			return 1;
+		bad |= r.open_failed;
+		w.done = r.done;
+		w.end_ns = r.end_ns;
+		one = bench_writer_rate(&w, start);
+		rate += one;
+		if (slowest < 0 || one < slowest)
+			slowest = one;
+		failed += r.failed;
+	}
+	for (i = 0; i < procs; i++) {
+		int st;
+
+		if (wait(&st) < 0 || !WIFEXITED(st) || WEXITSTATUS(st))
+			bad = 1;
+	}
+	free(starts);
+	close(ready[0]);
+	close(go[1]);
+	close(res[0]);
+	if (bad)
+		return 1;
+	printf("processes %.1f %ld %.1f\n", rate, failed, slowest);
+	return 0;
+}
+
+/* The optional SYNCHRONOUS argument: NULL when absent, or argv's word when it is valid. */
+static int bench_sync_arg(int argc, char **argv, int at, const char **sync)
+{
+	static const char *const ok[] = {"off", "normal", "full", "extra"};
+
+	*sync = NULL;
+	if (argc <= at)
+		return 0;
+	for (size_t i = 0; i < sizeof(ok) / sizeof(ok[0]); i++)
+		if (!strcasecmp(argv[at], ok[i])) {
+			*sync = ok[i];
+			return 0;
+		}
+	fprintf(stderr, "bench: synchronous wants off, normal, full or extra, not '%s'\n", argv[at]);
+	return -1;
 }
 
 int main(int argc, char **argv)
@@ -355,9 +587,18 @@ int main(int argc, char **argv)
 		return bench_side(argv[2], argv[3], atol(argv[4]));
 	if (argc == 3 && !strcmp(argv[1], "rtt"))
 		return bench_rtt(atol(argv[2]));
-	if (argc == 5 && !strcmp(argv[1], "concurrent"))
-		return bench_concurrent(argv[2], atoi(argv[3]), atol(argv[4]));
+	if ((argc == 5 || argc == 6) &&
+	    (!strcmp(argv[1], "concurrent") || !strcmp(argv[1], "processes"))) {
+		const char *sync;
+
+		if (bench_sync_arg(argc, argv, 5, &sync))
+			return 2;
+		if (!strcmp(argv[1], "concurrent"))
+			return bench_concurrent(argv[2], atoi(argv[3]), atol(argv[4]), sync);
+		return bench_processes(argv[2], atoi(argv[3]), atol(argv[4]), sync);
+	}
 	fprintf(stderr, "usage: bench reads DB N | writes DB N | rtt N | side LOCAL FWD N | "
-		"txn LOCAL FWD ROWS ROUNDS | concurrent DB THREADS MS\n");
+		"txn LOCAL FWD ROWS ROUNDS | concurrent DB THREADS MS [SYNCHRONOUS] | "
+		"processes DB PROCS MS [SYNCHRONOUS]\n");
 	return 2;
 }
