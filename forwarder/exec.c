@@ -36,6 +36,10 @@
 #define EXEC_RECORD_TABLE "_litefs_fwd_requests"
 #define EXEC_RECORD_KEEP_MS (10 * 60 * 1000)
 #define EXEC_RECORD_PRUNE_EVERY 256
+/* Records looked at by one pruning: see exec_record_prune(). */
+#define EXEC_RECORD_PRUNE_SPAN 512
+#define EXEC_STR(x) EXEC_STR2(x)
+#define EXEC_STR2(x) #x
 /* The longest a forwarder thread waits for a database lock (within the program's busy
  * timeout) before answering SQLITE_BUSY and letting the client ask again: short, so that
  * a thread is never held long by a lock whose holder may need a thread to go on, and long
@@ -76,6 +80,7 @@ struct fwd_exec_conn {
 	bool txid_known;
 	bool record_ready;   /* the record table exists (as far as this connection knows) */
 	unsigned recorded;   /* records written here, for pruning now and then */
+	sqlite3_int64 prune_after; /* pruning goes on after this id; under run_lock */
 	bool own;            /* a session's own connection, not shared by clients */
 	size_t name_len;
 	char name[];         /* NUL-terminated */
@@ -292,6 +297,7 @@ static int exec_conn_open(struct fwd_exec *x, const struct wire_str *name,
 	if (!c)
 		return -ENOMEM;
 	c->pos_fd = -1;
+	c->prune_after = INT64_MIN;
 	c->name_len = name->n;
 	memcpy(c->name, name->p, name->n);
 	rc = exec_path(x, c->name, "", path, sizeof(path));
@@ -934,6 +940,40 @@ static uint64_t exec_txid_locked(const struct fwd_exec *x, struct fwd_exec_conn 
 	return c->txid;
 }
 
+/* Deletes the records older than `before` (ms since the epoch) among the next
+ * EXEC_RECORD_PRUNE_SPAN records after c's prune cursor, in id order, and moves the cursor
+ * past them (back to the start at the end of the table). Ids are not in time order (each
+ * process starts at a random one), so a whole-table DELETE by time would read every record
+ * each time (10 minutes of writes); a span twice the writes between prunes reads a few
+ * pages and still sweeps the table faster than it grows. Returns SQLITE_DONE or SQLite's
+ * error. */
+static int exec_record_prune(struct fwd_exec_conn *c, sqlite3_int64 before)
+{
+	sqlite3_int64 args[3] = { c->prune_after, INT64_MAX, before };
+	struct wire_buf last = { 0 };
+	int rc;
+
+	/* the id that ends the span, as 8 bytes: exec_fixed() copies column 0 as a blob */
+	rc = exec_fixed(c, "SELECT CAST(id AS BLOB) FROM " EXEC_RECORD_TABLE " WHERE id > ?1 "
+			"ORDER BY id LIMIT 1 OFFSET " EXEC_STR(EXEC_RECORD_PRUNE_SPAN) "", args, 1,
+			NULL, 0, &last);
+	if (rc == SQLITE_ROW && last.len) {
+		char text[24];
+
+		snprintf(text, sizeof(text), "%.*s", (int)last.len, (const char *)last.p);
+		args[1] = strtoll(text, NULL, 10);
+	} else if (rc != SQLITE_DONE) {
+		wire_buf_free(&last);
+		return rc;
+	}
+	wire_buf_free(&last);
+	rc = exec_fixed(c, "DELETE FROM " EXEC_RECORD_TABLE " WHERE id > ?1 AND id <= ?2 "
+			"AND at < ?3", args, 3, NULL, 0, NULL);
+	if (rc == SQLITE_DONE)
+		c->prune_after = args[1] == INT64_MAX ? INT64_MIN : args[1];
+	return rc;
+}
+
 /* Writes the record of request id with its reply (to be committed with the statement),
  * creating the table on first use and pruning old records now and then; leaves the
  * connection's last_insert_rowid as it was. Returns SQLITE_OK or SQLite's error. */
@@ -956,11 +996,8 @@ static int exec_record_write(struct fwd_exec_conn *c, uint64_t id, const struct 
 	}
 	rc = exec_fixed(c, "INSERT OR REPLACE INTO " EXEC_RECORD_TABLE "(id, at, reply) "
 			"VALUES (?1, ?2, ?3)", args, 2, reply->p, reply->len, NULL);
-	if (rc == SQLITE_DONE && ++c->recorded % EXEC_RECORD_PRUNE_EVERY == 0) {
-		args[1] -= EXEC_RECORD_KEEP_MS;
-		rc = exec_fixed(c, "DELETE FROM " EXEC_RECORD_TABLE " WHERE at < ?1", args + 1, 1,
-				NULL, 0, NULL);
-	}
+	if (rc == SQLITE_DONE && ++c->recorded % EXEC_RECORD_PRUNE_EVERY == 0)
+		rc = exec_record_prune(c, args[1] - EXEC_RECORD_KEEP_MS);
 	sqlite3_set_last_insert_rowid(c->db, rowid);
 	return rc == SQLITE_DONE ? SQLITE_OK : rc;
 }

@@ -1996,6 +1996,48 @@ static void test_record_exactly_once(void **state)
 	wire_buf_free(&first);
 }
 
+/* Records older than ten minutes go, a span of them at a time in id order, wherever their
+ * ids are (each process starts at a random one): after enough writes to sweep the table,
+ * none is left, and every recent one stays. */
+static void test_record_pruned(void **state)
+{
+	char dir[PATH_MAX], mnt[PATH_MAX], path[PATH_MAX + 16], sql[1024];
+	struct wire_buf b = { 0 };
+	struct wire_msg m;
+	int64_t now_ms = (int64_t)time(NULL) * 1000;
+
+	(void)state;
+	make_dir("prune", dir, sizeof(dir), mnt, sizeof(mnt));
+	xsnprintf(path, sizeof(path), "%s/p.db", mnt);
+	/* 1200 records from two processes, one base near each end of the id space; every
+	 * third is recent, the others are 11 minutes old */
+	xsnprintf(sql, sizeof(sql),
+		  "PRAGMA journal_mode=WAL; CREATE TABLE t(x);"
+		  "CREATE TABLE _litefs_fwd_requests(id INTEGER PRIMARY KEY, at INTEGER NOT NULL,"
+		  " reply BLOB NOT NULL);"
+		  "WITH RECURSIVE s(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM s WHERE i < 1199)"
+		  " INSERT INTO _litefs_fwd_requests SELECT CASE WHEN i %% 2 THEN"
+		  " -9000000000000000000 + i ELSE 9000000000000000000 - i END,"
+		  " CASE WHEN i %% 3 = 0 THEN %lld ELSE %lld END, x'00' FROM s",
+		  (long long)now_ms, (long long)(now_ms - 11 * 60 * 1000));
+	db_exec(path, sql);
+	assert_int_equal(fwd_exec_init(&g_res.exec, mnt), 0);
+	g_res.exec_open = true;
+	/* ids between the two bases */
+	for (uint64_t i = 1; i <= 1536; i++) {
+		exec_direct(&g_res.exec, i, "p.db", "INSERT INTO t VALUES (1)", NULL, 0, &b, &m,
+			    NULL);
+		assert_int_equal(m.u.result.rc, SQLITE_DONE);
+		wire_msg_free(&m);
+	}
+	xsnprintf(sql, sizeof(sql), "SELECT count(*) FROM _litefs_fwd_requests WHERE at < %lld",
+		  (long long)(now_ms - 10 * 60 * 1000));
+	assert_int_equal(db_int(path, sql), 0);
+	assert_int_equal(db_int(path, "SELECT count(*) FROM _litefs_fwd_requests"), 400 + 1536);
+	assert_int_equal(db_int(path, "SELECT count(*) FROM t"), 1536);
+	wire_buf_free(&b);
+}
+
 /* ---- the record of executed requests --------------------------------------------------------- */
 
 static void test_dedup_request_once(void **state)
@@ -3002,6 +3044,7 @@ int main(void)
 		T(test_role_cache),
 		T(test_statement_cache),
 		T(test_record_exactly_once),
+		T(test_record_pruned),
 		T(test_session_commit),
 		T(test_session_not_begun),
 		T(test_session_expires),
