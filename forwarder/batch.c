@@ -1,4 +1,6 @@
-/* Leader and followers over one mutex and one condition variable. A job arriving when no
+/* Leader and followers over one mutex, each job waiting on a condition variable of its own
+ * (so that the end of a batch wakes exactly its jobs and the next leader, not every job
+ * queued: wake-ups are most of the forwarder's CPU time here). A job arriving when no
  * batch runs leads at once. Otherwise it waits; when the running batch ends, its leader
  * marks its jobs done and makes the first waiting job the next leader, which takes every
  * job waiting then (up to FWD_BATCH_MAX) as its batch. Each leader runs one batch only, so
@@ -10,7 +12,6 @@ enum { BATCH_WAITING, BATCH_LEAD, BATCH_DONE };
 void fwd_batch_init(struct fwd_batch *b)
 {
 	pthread_mutex_init(&b->lock, NULL);
-	pthread_cond_init(&b->done, NULL);
 	b->head = b->tail = NULL;
 	b->running = false;
 	b->batches = b->jobs = 0;
@@ -18,7 +19,6 @@ void fwd_batch_init(struct fwd_batch *b)
 
 void fwd_batch_destroy(struct fwd_batch *b)
 {
-	pthread_cond_destroy(&b->done);
 	pthread_mutex_destroy(&b->lock);
 }
 
@@ -27,6 +27,7 @@ void fwd_batch_submit(struct fwd_batch *b, struct fwd_batch_job *j, fwd_batch_ru
 	struct fwd_batch_job *jobs[FWD_BATCH_MAX];
 	size_t n = 0;
 
+	pthread_cond_init(&j->wake, NULL);
 	pthread_mutex_lock(&b->lock);
 	j->next = NULL;
 	j->state = BATCH_WAITING;
@@ -41,9 +42,10 @@ void fwd_batch_submit(struct fwd_batch *b, struct fwd_batch_job *j, fwd_batch_ru
 		j->state = BATCH_LEAD;
 	}
 	while (j->state == BATCH_WAITING)
-		pthread_cond_wait(&b->done, &b->lock);
+		pthread_cond_wait(&j->wake, &b->lock);
 	if (j->state == BATCH_DONE) {
 		pthread_mutex_unlock(&b->lock);
+		pthread_cond_destroy(&j->wake);
 		return;
 	}
 	/* leading: j is at the head of the queue */
@@ -60,14 +62,19 @@ void fwd_batch_submit(struct fwd_batch *b, struct fwd_batch_job *j, fwd_batch_ru
 	run(jobs, n);
 
 	pthread_mutex_lock(&b->lock);
-	for (size_t i = 0; i < n; i++)
+	/* j itself is jobs[0]: nobody waits on it */
+	for (size_t i = 1; i < n; i++) {
 		jobs[i]->state = BATCH_DONE;
-	if (b->head)
+		pthread_cond_signal(&jobs[i]->wake);
+	}
+	if (b->head) {
 		b->head->state = BATCH_LEAD;
-	else
+		pthread_cond_signal(&b->head->wake);
+	} else {
 		b->running = false;
-	pthread_cond_broadcast(&b->done);
+	}
 	pthread_mutex_unlock(&b->lock);
+	pthread_cond_destroy(&j->wake);
 }
 
 void fwd_batch_totals(struct fwd_batch *b, size_t *batches, size_t *jobs, size_t *waiting)

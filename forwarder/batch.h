@@ -16,6 +16,7 @@
 struct fwd_batch_job {
 	struct fwd_batch_job *next;
 	int state;                /* private to batch.c; under fwd_batch.lock */
+	pthread_cond_t wake;      /* private to batch.c: its state changed */
 };
 
 /* Runs jobs[0..n) (1 <= n <= FWD_BATCH_MAX), in arrival order, in the calling thread;
@@ -26,7 +27,6 @@ typedef void fwd_batch_run_fn(struct fwd_batch_job **jobs, size_t n);
  * Thread-safe. */
 struct fwd_batch {
 	pthread_mutex_t lock;
-	pthread_cond_t done;          /* a batch finished, or a job is to lead the next one */
 	struct fwd_batch_job *head, *tail;  /* waiting, first come first */
 	bool running;                 /* a job is leading; while false, head is NULL */
 	size_t batches, jobs;         /* totals, for tests and figures */
