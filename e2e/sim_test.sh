@@ -522,6 +522,42 @@ test_events_two_subscribers_and_reconnect() {
 	sim_down "$d"
 }
 
+# Subscribers coming and going while transactions are published: a new subscriber's init is
+# made under the node's lock, and a subscriber waiting for events must never take that lock
+# while it holds the stream's (it once did: the node's file system then hung for good).
+test_events_subscribers_come_and_go_under_writes() {
+	local d url k start
+	new_cluster d churn --db app.db || return
+	url=$(node_url "$d" node2 /events)
+	must "a writer on the primary starts" sim_exec "$d" node1 "$E2E_PY" -c '
+import sqlite3, sys
+db = sqlite3.connect(sys.argv[1], timeout=5, isolation_level=None)
+for i in range(3000):
+    db.execute("INSERT INTO t(x) VALUES (1)")
+' "$(node_mnt "$d" node1)/app.db" &
+	local writer=$!
+	bg_register "$writer"
+	start=$(date +%s)
+	# subscribers that stay a moment and go, 24 at a time, for as long as the writer runs
+	while kill -0 "$writer" 2>/dev/null && (($(date +%s) - start < 30)); do
+		local subs=()
+		for ((k = 0; k < 24; k++)); do
+			curl -s -N --max-time 0.$((RANDOM % 5 + 1)) -o /dev/null "$url" &
+			subs+=($!)
+		done
+		wait "${subs[@]}" 2>/dev/null
+	done
+	wait "$writer"
+	assert_eq "the writer's 3000 autocommit INSERTs all succeed meanwhile" 0 "$?"
+	assert_eq "the replica's file system still answers" "app.db" \
+		"$(timeout 5 ls "$(node_mnt "$d" node2)" 2>&1 | grep -x app.db)"
+	wait_same_pos "$d" app.db 10 node1 node2
+	assert_eq "every row reached the replica" "3000|3000" "$(rows "$d" node2)"
+	ev_open e "$url" || return
+	assert_eq "a new subscriber still gets its init" "$INIT_REPLICA_OF_NODE1" "$(head -n 1 "$e.lines")"
+	sim_down "$d"
+}
+
 # ==========================================================================================
 # several databases; databases created after up; WAL set by a PRAGMA
 
@@ -808,6 +844,7 @@ E2E_TESTS=(
 	"test_replica_reader_never_sees_torn_state wal"
 	test_events_init_tx_and_headers
 	test_events_two_subscribers_and_reconnect
+	test_events_subscribers_come_and_go_under_writes
 	test_several_databases
 	test_status_reports_replication_lag
 	test_promote_moves_the_primary

@@ -54,6 +54,8 @@ struct ev_stream {
  * the fork handlers, which take it first. */
 static pthread_mutex_t ev_mu = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t ev_cond;           /* tx events and role changes; CLOCK_MONOTONIC */
+static pthread_cond_t ev_nap_cond;       /* a waiter came: the thread stops napping */
+static int ev_waiters;                   /* threads in events_wait_tx() */
 static pid_t ev_pid;                     /* the process whose thread runs (0: none) */
 static bool ev_live;
 static struct ev_db ev_dbs[EV_DBS];
@@ -70,6 +72,7 @@ static void ev_cond_init(void)
 	pthread_condattr_init(&a);
 	pthread_condattr_setclock(&a, CLOCK_MONOTONIC);
 	pthread_cond_init(&ev_cond, &a);
+	pthread_cond_init(&ev_nap_cond, &a);
 	pthread_condattr_destroy(&a);
 }
 
@@ -225,6 +228,31 @@ static int ev_until_poll_ms(const struct ev_stream *st, int cap)
 	return left < 0 ? 0 : left > cap ? cap : (int)left;
 }
 
+/* While no thread waits for a tx event, the event thread reads the stream at most once per
+ * EV_NAP_MS: LiteFS sends an event per transaction, and waking up for each one (thousands a
+ * second, in every process that writes) cost more than the forwarded writes themselves
+ * with 16 writer processes. What arrives meanwhile waits in the socket; a role change is
+ * learnt at most EV_NAP_MS later (a failed write looks at .primary at once anyway). */
+#define EV_NAP_MS 20
+
+/* Naps for EV_NAP_MS, or not at all while a thread waits for a tx event; a thread that
+ * starts waiting ends the nap. */
+static void ev_nap(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	ts.tv_nsec += (long)EV_NAP_MS * 1000000;
+	if (ts.tv_nsec >= 1000000000) {
+		ts.tv_sec++;
+		ts.tv_nsec -= 1000000000;
+	}
+	pthread_mutex_lock(&ev_mu);
+	while (!ev_waiters && pthread_cond_timedwait(&ev_nap_cond, &ev_mu, &ts) == 0)
+		;
+	pthread_mutex_unlock(&ev_mu);
+}
+
 /* Follows the stream until it ends. Returns 0 when it delivered its init (the backoff
  * starts over), -ECONNREFUSED or -ENOMEM otherwise. */
 static int ev_follow_once(struct ev_stream *st)
@@ -260,6 +288,7 @@ static int ev_follow_once(struct ev_stream *st)
 		if (!running)
 			break;
 		ev_poll_if_due(st);
+		ev_nap();
 		ev_curl.multi_poll(m, NULL, 0, ev_until_poll_ms(st, 1000), NULL);
 	}
 	ev_curl.multi_remove_handle(m, e);
@@ -333,6 +362,7 @@ static void ev_atfork_child(void)
 	role_unlock();
 	ev_pid = 0;
 	ev_live = false;
+	ev_waiters = 0;
 	memset(ev_dbs, 0, sizeof(ev_dbs));
 	ev_cond_init();
 	pthread_mutex_unlock(&ev_mu);
@@ -427,8 +457,12 @@ int events_wait_tx(const char *db, uint64_t txid, int max_ms)
 		ts.tv_sec++;
 		ts.tv_nsec -= 1000000000;
 	}
-	/* one wait: any tx event, role change or stream change ends it */
+	/* one wait: any tx event, role change or stream change ends it; the event thread
+	 * stops napping meanwhile */
+	if (ev_waiters++ == 0)
+		pthread_cond_signal(&ev_nap_cond);
 	pthread_cond_timedwait(&ev_cond, &ev_mu, &ts);
+	ev_waiters--;
 	if (ev_seen_tx(db, txid))
 		rc = 0;
 out:

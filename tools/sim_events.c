@@ -171,10 +171,16 @@ static ssize_t ev_read(void *cls, uint64_t pos, char *buf, size_t max)
 			struct timespec ts;
 			bool stop;
 
+			/* n->mu is taken before e->mu everywhere else (a new subscriber's
+			 * init is made under both): never the other way round */
+			pthread_mutex_unlock(&e->mu);
 			pthread_mutex_lock(&n->mu);
 			stop = n->stopping;
 			pthread_mutex_unlock(&n->mu);
+			pthread_mutex_lock(&e->mu);
 			if (stop)
+				break;
+			if (s->count || s->overflow)
 				break;
 			clock_gettime(CLOCK_REALTIME, &ts);
 			ts.tv_nsec += 200 * 1000000L;
