@@ -1304,7 +1304,7 @@ static void exec_batch_commit(struct exec_job **jobs, size_t n, uint64_t before)
  * with its run_lock held. A batch of one runs as without group commit. */
 static void exec_batch_run(struct fwd_batch_job **batch, size_t n)
 {
-	struct exec_job *jobs[FWD_BATCH_MAX], *j;
+	struct exec_job *jobs[FWD_BATCH_MAX] = { 0 }, *j;
 	struct fwd_exec_conn *c;
 	struct fwd_exec *x;
 	const struct wire_exec *slowest;
