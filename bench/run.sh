@@ -6,6 +6,8 @@ top=$(cd "$(dirname "$0")/.." && pwd)
 sim="$top/build/litefs-sim" fwd="$top/build/litefs-fwd" lib="$top/build/liblitefs_fwd.so"
 bench="$top/build/bench"
 dir=$(mktemp -d "${TMPDIR:-/tmp}/litefs-fwd-bench.XXXXXX")
+# the interposer's shared request id sequence, here rather than in /dev/shm
+export LITEFS_FWD_ID_FILE="$dir/request-ids"
 prefix="127.0.$((RANDOM % 50 + 200))"
 reads=${BENCH_READS:-15000} read_rounds=${BENCH_READ_ROUNDS:-31}
 writes=${BENCH_WRITES:-2000} rounds=${BENCH_ROUNDS:-7} txn_rows=${BENCH_TXN_ROWS:-1000}

@@ -9,6 +9,8 @@ sim="$top/build/litefs-sim"
 fwd="$top/build/litefs-fwd"
 lib="$top/build/liblitefs_fwd.so"
 dir=$(mktemp -d "${TMPDIR:-/tmp}/litefs-fwd-demo.XXXXXX")
+# the interposer's shared request id sequence, here rather than in /dev/shm
+export LITEFS_FWD_ID_FILE="$dir/request-ids"
 prefix="127.0.$((RANDOM % 100 + 20))"
 pids=()
 

@@ -783,6 +783,9 @@ e2e_main() {
 	E2E_TMP=$(mktemp -d "${TMPDIR:-/tmp}/litefs-fwd-e2e.XXXXXX") || exit 2
 	E2E_TMP=$(realpath "$E2E_TMP")
 	export E2E_TMP
+	# the interposer's shared request id sequence, in the suite's directory rather than
+	# /dev/shm, so that nothing outlives the suite
+	export LITEFS_FWD_ID_FILE="$E2E_TMP/request-ids"
 	: >"$E2E_TMP/results"
 	trap _e2e_final_cleanup EXIT
 	trap 'echo "# interrupted" >&2; exit 130' INT

@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "config.h"
 #include "log.h"
@@ -40,6 +41,7 @@ static void config_load_once(void)
 	const char *pf = getenv("LITEFS_FWD_PRIMARY_FILE");
 	const char *url = getenv("LITEFS_FWD_EVENTS_URL");
 	const char *table = getenv("LITEFS_FWD_TABLE");
+	const char *id_file = getenv("LITEFS_FWD_ID_FILE");
 	struct stat st;
 
 	log_init();
@@ -64,6 +66,12 @@ static void config_load_once(void)
 		log_warn("ignoring LITEFS_FWD_TABLE=%s (expected a plain SQL name)", table);
 		snprintf(fwd_config.table, sizeof(fwd_config.table), "_litefs_fwd_primary");
 	}
+	/* set but empty: no shared sequence */
+	if (id_file)
+		snprintf(fwd_config.id_file, sizeof(fwd_config.id_file), "%s", id_file);
+	else
+		snprintf(fwd_config.id_file, sizeof(fwd_config.id_file), "/dev/shm/litefs-fwd-ids.%u",
+			 (unsigned)geteuid());
 	if (auth_key_load(&fwd_config.key, getenv("LITEFS_FWD_SECRET"),
 			  getenv("LITEFS_FWD_SECRET_FILE"), fwd_config.key_error,
 			  sizeof(fwd_config.key_error))) {

@@ -25,6 +25,9 @@ struct fwd_config {
 	                             * write waits for a primary when none is known */
 	int txn_timeout_ms;         /* LITEFS_FWD_TXN_TIMEOUT_MS, default 5000: a transaction
 	                             * idle for longer is rolled back on the primary */
+	char id_file[PATH_MAX];     /* LITEFS_FWD_ID_FILE, default /dev/shm/litefs-fwd-ids.<euid>:
+	                             * the request id sequence the processes of this host
+	                             * share; "" when each process has its own */
 	char endpoint[256];         /* LITEFS_FWD_ENDPOINT, default tcp://{primary}:20208 */
 	char *endpoints;            /* LITEFS_FWD_ENDPOINTS "host=url,host=url" or NULL */
 	unsigned max_message;       /* LITEFS_FWD_MAX_MESSAGE */

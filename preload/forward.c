@@ -8,7 +8,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/random.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -18,6 +17,7 @@
 #include "forward.h"
 #include "log.h"
 #include "real.h"
+#include "request_id.h"
 #include "role.h"
 #include "tracking.h"
 #include "transport.h"
@@ -32,35 +32,12 @@ static __thread char fwd_transport_ep[512];
 /* How long closing a connection waits for the rollback of its open transaction. */
 #define FWD_ABANDON_TIMEOUT_MS 1000
 
-static pthread_mutex_t fwd_id_mu = PTHREAD_MUTEX_INITIALIZER;
-static uint64_t fwd_id_next;
-static pid_t fwd_id_pid;
-
 static int64_t fwd_now_ms(void)
 {
 	struct timespec ts;
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-/* A request id unique across processes and restarts: a random base per process (drawn
- * again in a forked child), then consecutive. Never 0. */
-static uint64_t fwd_request_id(void)
-{
-	uint64_t id;
-
-	pthread_mutex_lock(&fwd_id_mu);
-	if (fwd_id_pid != getpid()) {
-		if (getrandom(&fwd_id_next, sizeof(fwd_id_next), 0) != sizeof(fwd_id_next))
-			fwd_id_next = (uint64_t)fwd_now_ms() * 1000003u ^ (uint64_t)getpid() << 32;
-		fwd_id_pid = getpid();
-	}
-	id = ++fwd_id_next;
-	if (!id)
-		id = ++fwd_id_next;
-	pthread_mutex_unlock(&fwd_id_mu);
-	return id;
 }
 
 int forward_rc(struct fwd_conn *c, int xrc)
@@ -311,14 +288,14 @@ static int fwd_busy_delay_ms(int attempt)
 
 uint64_t forward_new_id(void)
 {
-	return fwd_request_id();
+	return request_id_next();
 }
 
 /* Encodes req with a fresh request id into buf (emptied first). Returns 0 or a negative
  * errno. */
 static int fwd_encode(struct wire_exec *req, struct wire_buf *buf)
 {
-	req->request_id = fwd_request_id();
+	req->request_id = request_id_next();
 	buf->len = 0;
 	return wire_encode_exec(buf, req, fwd_config.max_message);
 }

@@ -317,9 +317,13 @@ static int group_setup(void **state)
 		goto fail;
 	if ((size_t)snprintf(path, sizeof(path), "p=%s", g_url) >= sizeof(path))
 		goto fail;
-	/* Read once, at the first SQLite call: before any. */
+	/* Read once, at the first SQLite call: before any. The request id sequence in the
+	 * test's directory, not in /dev/shm. */
 	if (setenv("LITEFS_FWD_MOUNT", g_replica, 1) || setenv("LITEFS_FWD_ENDPOINTS", path, 1) ||
 	    setenv("LITEFS_FWD_TIMEOUT_MS", "5000", 1))
+		goto fail;
+	if ((size_t)snprintf(path, sizeof(path), "%s/request-ids", g_dir) >= sizeof(path) ||
+	    setenv("LITEFS_FWD_ID_FILE", path, 1))
 		goto fail;
 	fwd_log_set_level(FWD_LOG_WARN);
 	o.listen = g_url;
