@@ -860,11 +860,11 @@ static bool exec_recordable(const struct wire_exec *req)
 }
 
 /* Runs the fixed statement sql on c through its cache, binding the integers a[0..na) and
- * the blob (b, bn) after them when b is set; steps it to its end. Returns the SQLite
- * code of the step (SQLITE_DONE, SQLITE_ROW with *row set to column 0's blob copied into
- * out when out is set), or of the prepare. */
+ * the blob (b, bn) after them when b is set; steps it once. Returns the SQLite code of the
+ * step (SQLITE_DONE, or SQLITE_ROW with column 0 of the row appended to out as a blob when
+ * out is set, and stored in *num as an integer when num is set), or of the prepare. */
 static int exec_fixed(struct fwd_exec_conn *c, const char *sql, const sqlite3_int64 *a, int na,
-		      const void *b, size_t bn, struct wire_buf *out)
+		      const void *b, size_t bn, struct wire_buf *out, sqlite3_int64 *num)
 {
 	size_t len = strlen(sql);
 	sqlite3_stmt *stmt = exec_stmt_take(c, sql, len);
@@ -884,16 +884,19 @@ static int exec_fixed(struct fwd_exec_conn *c, const char *sql, const sqlite3_in
 		if (n && wire_buf_append(out, p, n))
 			rc = SQLITE_NOMEM;
 	}
+	if (rc == SQLITE_ROW && num)
+		*num = sqlite3_column_int64(stmt, 0);
 	exec_stmt_give(c, stmt, sql, len);
 	return rc;
 }
 
-/* Runs the transaction control statement sql (BEGIN IMMEDIATE, COMMIT) on c through its
- * statement cache: each forwarded write has both, and preparing them each time was a tenth
- * of the forwarder's instructions. Returns SQLITE_OK or SQLite's error. */
+/* Runs the transaction control statement sql (BEGIN IMMEDIATE, COMMIT, the savepoints of
+ * group commit) on c through its statement cache: each forwarded write has them, and
+ * preparing BEGIN and COMMIT each time was a tenth of the forwarder's instructions.
+ * Returns SQLITE_OK or SQLite's error. */
 static int exec_control(struct fwd_exec_conn *c, const char *sql)
 {
-	int rc = exec_fixed(c, sql, NULL, 0, NULL, 0, NULL);
+	int rc = exec_fixed(c, sql, NULL, 0, NULL, 0, NULL, NULL);
 
 	return rc == SQLITE_DONE ? SQLITE_OK : rc;
 }
@@ -908,7 +911,7 @@ static int exec_record_lookup(struct fwd_exec_conn *c, const struct wire_exec *r
 	sqlite3_int64 id = (sqlite3_int64)req->request_id;
 	size_t start = out->len;
 	int rc = exec_fixed(c, "SELECT reply FROM " EXEC_RECORD_TABLE " WHERE id = ?1", &id, 1,
-			    NULL, 0, out);
+			    NULL, 0, out, NULL);
 
 	if (rc == SQLITE_ROW && out->len > start)
 		return 1;
@@ -950,25 +953,16 @@ static uint64_t exec_txid_locked(const struct fwd_exec *x, struct fwd_exec_conn 
 static int exec_record_prune(struct fwd_exec_conn *c, sqlite3_int64 before)
 {
 	sqlite3_int64 args[3] = { c->prune_after, INT64_MAX, before };
-	struct wire_buf last = { 0 };
 	int rc;
 
-	/* the id that ends the span, as 8 bytes: exec_fixed() copies column 0 as a blob */
-	rc = exec_fixed(c, "SELECT CAST(id AS BLOB) FROM " EXEC_RECORD_TABLE " WHERE id > ?1 "
-			"ORDER BY id LIMIT 1 OFFSET " EXEC_STR(EXEC_RECORD_PRUNE_SPAN) "", args, 1,
-			NULL, 0, &last);
-	if (rc == SQLITE_ROW && last.len) {
-		char text[24];
-
-		snprintf(text, sizeof(text), "%.*s", (int)last.len, (const char *)last.p);
-		args[1] = strtoll(text, NULL, 10);
-	} else if (rc != SQLITE_DONE) {
-		wire_buf_free(&last);
+	/* the id that ends the span; none: the span goes to the end of the table */
+	rc = exec_fixed(c, "SELECT id FROM " EXEC_RECORD_TABLE " WHERE id > ?1 ORDER BY id "
+			"LIMIT 1 OFFSET " EXEC_STR(EXEC_RECORD_PRUNE_SPAN), args, 1, NULL, 0, NULL,
+			&args[1]);
+	if (rc != SQLITE_ROW && rc != SQLITE_DONE)
 		return rc;
-	}
-	wire_buf_free(&last);
 	rc = exec_fixed(c, "DELETE FROM " EXEC_RECORD_TABLE " WHERE id > ?1 AND id <= ?2 "
-			"AND at < ?3", args, 3, NULL, 0, NULL);
+			"AND at < ?3", args, 3, NULL, 0, NULL, NULL);
 	if (rc == SQLITE_DONE)
 		c->prune_after = args[1] == INT64_MAX ? INT64_MIN : args[1];
 	return rc;
@@ -995,7 +989,7 @@ static int exec_record_write(struct fwd_exec_conn *c, uint64_t id, const struct 
 		c->record_ready = true;
 	}
 	rc = exec_fixed(c, "INSERT OR REPLACE INTO " EXEC_RECORD_TABLE "(id, at, reply) "
-			"VALUES (?1, ?2, ?3)", args, 2, reply->p, reply->len, NULL);
+			"VALUES (?1, ?2, ?3)", args, 2, reply->p, reply->len, NULL, NULL);
 	if (rc == SQLITE_DONE && ++c->recorded % EXEC_RECORD_PRUNE_EVERY == 0)
 		rc = exec_record_prune(c, args[1] - EXEC_RECORD_KEEP_MS);
 	sqlite3_set_last_insert_rowid(c->db, rowid);
@@ -1091,29 +1085,37 @@ out:
 	return rc;
 }
 
-/* A recordable request on c (held): answered from the record when it is a request sent
- * again that ran before, else run by exec_run_recorded(). Returns as that. */
+/* Answers req from the record when it is a request sent again (only those can have run
+ * before) that ran. Returns 1 when out holds the answer (the recorded reply, or an ERROR
+ * EAGAIN when the record cannot be read now: the request may have run, nothing may run
+ * it), 0 when req is to run, or a negative errno (no reply). */
+static int exec_answer_repeat(struct fwd_exec_conn *c, const struct wire_exec *req, size_t max,
+			      struct wire_buf *out)
+{
+	int rc = req->session_flags & WIRE_EXEC_REPEAT ? exec_record_lookup(c, req, out) : 0;
+
+	if (rc == 1)
+		fwd_log_info("request %llu: executed before, answered from the record",
+			     (unsigned long long)req->request_id);
+	else if (rc == -EAGAIN)
+		rc = fwd_reply_error(out, max, req->request_id, EAGAIN,
+				     "the record of executed requests cannot be read now; "
+				     "nothing was executed") ?: 1;
+	return rc;
+}
+
+/* A recordable request on c (held): answered from the record when it ran before, else run
+ * by exec_run_recorded(). Returns as that. */
 static int exec_run_once(struct fwd_exec *x, struct fwd_exec_conn *c,
 			 const struct wire_exec *req, size_t max, struct wire_buf *out,
 			 struct exec_outcome *o, bool *executed, bool *wrote)
 {
-	uint64_t id = req->request_id;
-	/* Only a request sent again can have run before (a first one is new). */
-	int rc = req->session_flags & WIRE_EXEC_REPEAT ? exec_record_lookup(c, req, out) : 0;
+	int rc = exec_answer_repeat(c, req, max, out);
 
 	*executed = false;
 	*wrote = false;
-	if (rc == 1) {
-		fwd_log_info("request %llu: executed before, answered from the record",
-			     (unsigned long long)id);
-		return 0;
-	}
-	if (rc == -EAGAIN)
-		return fwd_reply_error(out, max, id, EAGAIN,
-				       "the record of executed requests cannot be read now; "
-				       "nothing was executed");
 	if (rc)
-		return rc;
+		return rc == 1 ? 0 : rc;
 	return exec_run_recorded(x, c, req, max, out, o, executed, wrote);
 }
 
@@ -1168,8 +1170,8 @@ static void exec_job_reset(struct exec_job *j)
 /* Undoes j's savepoint, keeping the transaction. */
 static void exec_job_undo(struct exec_job *j)
 {
-	exec_fixed(j->c, "ROLLBACK TO " EXEC_BATCH_SAVEPOINT, NULL, 0, NULL, 0, NULL);
-	exec_fixed(j->c, "RELEASE " EXEC_BATCH_SAVEPOINT, NULL, 0, NULL, 0, NULL);
+	exec_control(j->c, "ROLLBACK TO " EXEC_BATCH_SAVEPOINT);
+	exec_control(j->c, "RELEASE " EXEC_BATCH_SAVEPOINT);
 }
 
 /* Runs j in the open transaction of its batch, in a savepoint of its own, with its record;
@@ -1185,25 +1187,12 @@ static bool exec_job_in_batch(struct exec_job *j, uint64_t before)
 	int pending = 0, unused, rc;
 	bool changed;
 
-	if (req->session_flags & WIRE_EXEC_REPEAT) {
-		rc = exec_record_lookup(c, req, j->out);
-		if (rc == 1) {
-			fwd_log_info("request %llu: executed before, answered from the record",
-				     (unsigned long long)req->request_id);
-			j->rc = 0;
-			return true;
-		}
-		if (rc == -EAGAIN)
-			j->rc = fwd_reply_error(j->out, j->max, req->request_id, EAGAIN,
-						"the record of executed requests cannot be read "
-						"now; nothing was executed");
-		else if (rc)
-			j->rc = rc;
-		if (rc)
-			return true;
+	rc = exec_answer_repeat(c, req, j->max, j->out);
+	if (rc) {
+		j->rc = rc == 1 ? 0 : rc;
+		return true;
 	}
-	if (exec_fixed(c, "SAVEPOINT " EXEC_BATCH_SAVEPOINT, NULL, 0, NULL, 0, NULL) !=
-	    SQLITE_DONE) {
+	if (exec_control(c, "SAVEPOINT " EXEC_BATCH_SAVEPOINT) != SQLITE_OK) {
 		j->alone = true;
 		return !sqlite3_get_autocommit(c->db);
 	}
@@ -1242,7 +1231,7 @@ static bool exec_job_in_batch(struct exec_job *j, uint64_t before)
 		j->executed = false;
 		return true;
 	}
-	exec_fixed(c, "RELEASE " EXEC_BATCH_SAVEPOINT, NULL, 0, NULL, 0, NULL);
+	exec_control(c, "RELEASE " EXEC_BATCH_SAVEPOINT);
 	j->kept = true;
 	return true;
 }

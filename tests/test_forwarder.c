@@ -2001,7 +2001,8 @@ static void test_record_exactly_once(void **state)
  * none is left, and every recent one stays. */
 static void test_record_pruned(void **state)
 {
-	char dir[PATH_MAX], mnt[PATH_MAX], path[PATH_MAX + 16], sql[1024];
+	char dir[PATH_MAX], mnt[PATH_MAX], path[PATH_MAX + 16], sql[1024], old[256];
+	int64_t first_span;
 	struct wire_buf b = { 0 };
 	struct wire_msg m;
 	int64_t now_ms = (int64_t)time(NULL) * 1000;
@@ -2021,6 +2022,14 @@ static void test_record_pruned(void **state)
 		  " CASE WHEN i %% 3 = 0 THEN %lld ELSE %lld END, x'00' FROM s",
 		  (long long)now_ms, (long long)(now_ms - 11 * 60 * 1000));
 	db_exec(path, sql);
+	/* the old records among the first 513 ids, which the first pruning looks at */
+	xsnprintf(sql, sizeof(sql), "SELECT count(*) FROM (SELECT at FROM _litefs_fwd_requests "
+		  "ORDER BY id LIMIT 513) WHERE at < %lld", (long long)(now_ms - 10 * 60 * 1000));
+	first_span = db_int(path, sql);
+	xsnprintf(old, sizeof(old), "SELECT count(*) FROM _litefs_fwd_requests WHERE at < %lld",
+		  (long long)(now_ms - 10 * 60 * 1000));
+	assert_int_equal(db_int(path, old), 800);
+	assert_true(first_span > 0 && first_span < 800);
 	assert_int_equal(fwd_exec_init(&g_res.exec, mnt), 0);
 	g_res.exec_open = true;
 	/* ids between the two bases */
@@ -2029,10 +2038,11 @@ static void test_record_pruned(void **state)
 			    NULL);
 		assert_int_equal(m.u.result.rc, SQLITE_DONE);
 		wire_msg_free(&m);
+		/* one pruning (every 256 writes) deletes within its span only */
+		if (i == 256)
+			assert_int_equal(db_int(path, old), 800 - first_span);
 	}
-	xsnprintf(sql, sizeof(sql), "SELECT count(*) FROM _litefs_fwd_requests WHERE at < %lld",
-		  (long long)(now_ms - 10 * 60 * 1000));
-	assert_int_equal(db_int(path, sql), 0);
+	assert_int_equal(db_int(path, old), 0);
 	assert_int_equal(db_int(path, "SELECT count(*) FROM _litefs_fwd_requests"), 400 + 1536);
 	assert_int_equal(db_int(path, "SELECT count(*) FROM t"), 1536);
 	wire_buf_free(&b);
