@@ -24,6 +24,7 @@
 #include "litefs_errors.h"
 #include "log.h"
 #include "reply.h"
+#include "walwrite.h"
 
 /* "%016x/%016x\n": TXID, '/', post-apply checksum, newline. */
 #define EXEC_POS_SIZE 34
@@ -303,7 +304,8 @@ static int exec_conn_open(struct fwd_exec *x, const struct wire_str *name,
 	rc = exec_path(x, c->name, "", path, sizeof(path));
 	if (rc)
 		goto fail_path;
-	rc = sqlite3_open_v2(path, &c->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, NULL);
+	rc = sqlite3_open_v2(path, &c->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE,
+			     fwd_walwrite_register() == 0 ? FWD_WALWRITE_VFS : NULL);
 	if (rc != SQLITE_OK) {
 		rc = exec_outcome_take_error(o, c->db, rc);
 		fwd_log_warn("cannot open %s: %s", path, sqlite3_errmsg(c->db));

@@ -411,7 +411,7 @@ static void wal_replay(struct sim_node *n, struct sim_db *db, const struct wal_i
 	if (first == 0) {
 		uint64_t before = db->log.count;
 
-		assert_int_equal(sim_track_wal_write(n, db, 0, 32), 0);
+		assert_int_equal(sim_track_wal_write(n, db, -1, 0, 32), 0);
 		assert_true(db->wal.valid);
 		assert_int_equal(db->wal.page_size, wi->page_size);
 		assert_int_equal(db->wal.salt1, wi->salt1);
@@ -423,10 +423,10 @@ static void wal_replay(struct sim_node *n, struct sim_db *db, const struct wal_i
 		uint64_t off = 32 + i * fsz, before = db->log.count;
 		bool commit = wi->f[i].commit && wi->f[i].salts_ok;
 
-		assert_int_equal(sim_track_wal_write(n, db, off, 24), 0);
+		assert_int_equal(sim_track_wal_write(n, db, -1, off, 24), 0);
 		if (db->log.count != before)
 			fail_msg("frame %zu: a transaction was logged on its header alone", i);
-		assert_int_equal(sim_track_wal_write(n, db, off + 24, wi->page_size), 0);
+		assert_int_equal(sim_track_wal_write(n, db, -1, off + 24, wi->page_size), 0);
 		if (db->log.count != before + (commit ? 1 : 0))
 			fail_msg("frame %zu (commit %u, salts %s): %llu transactions logged, "
 				 "expected %d", i, wi->f[i].commit, wi->f[i].salts_ok ? "ok" : "bad",
@@ -649,6 +649,57 @@ static uint8_t *wal_sample(struct sim_node *n, size_t *len, size_t commits[3])
 	return wal;
 }
 
+/* A writer that writes each transaction's frames as one write (the forwarder does), the
+ * first one with the WAL header, through the descriptor it wrote with: each write that
+ * ends on a commit frame logs exactly its transaction; a write that ends inside a frame or
+ * on a frame without a commit size logs nothing. */
+static void test_wal_transaction_per_write(void **state)
+{
+	struct fixture *f = *state;
+	struct sim_node *n = f->n;
+	char path[2048];
+	size_t len, commits[3], fsz = 24 + 512;
+	uint8_t *wal = wal_sample(n, &len, commits);
+	struct wal_info wi;
+	struct sim_db *db;
+	uint64_t end;
+	int fd;
+
+	data_path(n, "w.db-wal", path, sizeof(path));
+	write_file(path, wal, len);
+	wal_parse(wal, len, &wi);
+	fd = open(path, O_RDWR | O_CLOEXEC);
+	assert_true(fd >= 0);
+	db = sim_node_db(n, "w.db", true);
+	assert_non_null(db);
+	pthread_mutex_lock(&db->mu);
+	/* header and the first transaction */
+	end = 32 + (commits[0] + 1) * fsz;
+	assert_int_equal(sim_track_wal_write(n, db, fd, 0, end), 0);
+	assert_int_equal(db->log.count, 1);
+	assert_false(db->wal.txn_active);
+	/* the second, in two writes: the first ends in the middle of a frame */
+	assert_int_equal(sim_track_wal_write(n, db, fd, end, fsz + 100), 0);
+	assert_int_equal(db->log.count, 1);
+	assert_true(db->wal.txn_active);
+	assert_int_equal(sim_track_wal_write(n, db, fd, end + fsz + 100,
+					     32 + (commits[1] + 1) * fsz - end - fsz - 100), 0);
+	assert_int_equal(db->log.count, 2);
+	/* the third, whole */
+	end = 32 + (commits[1] + 1) * fsz;
+	assert_int_equal(sim_track_wal_write(n, db, fd, end, 32 + (commits[2] + 1) * fsz - end), 0);
+	assert_int_equal(db->log.count, 3);
+	assert_false(db->wal.txn_active);
+	pthread_mutex_unlock(&db->mu);
+	close(fd);
+	assert_wal_txn(db, 1, &wi, 0, commits[0]);
+	assert_wal_txn(db, 2, &wi, commits[0] + 1, commits[1]);
+	assert_wal_txn(db, 3, &wi, commits[1] + 1, commits[2]);
+	assert_chain(db);
+	free(wi.f);
+	free(wal);
+}
+
 static void test_wal_salt_mismatch(void **state)
 {
 	struct fixture *f = *state;
@@ -695,8 +746,8 @@ static void test_wal_salt_mismatch(void **state)
 	assert_non_null(db);
 	pthread_mutex_lock(&db->mu);
 	for (size_t i = 0; i <= commits[0]; i++) {
-		assert_int_equal(sim_track_wal_write(n, db, 32 + i * fsz, 24), 0);
-		assert_int_equal(sim_track_wal_write(n, db, 32 + i * fsz + 24, 512), 0);
+		assert_int_equal(sim_track_wal_write(n, db, -1, 32 + i * fsz, 24), 0);
+		assert_int_equal(sim_track_wal_write(n, db, -1, 32 + i * fsz + 24, 512), 0);
 	}
 	assert_int_equal(db->log.count, 0);
 	pthread_mutex_unlock(&db->mu);
@@ -704,7 +755,7 @@ static void test_wal_salt_mismatch(void **state)
 	db = sim_node_db(n, "none.db", true);
 	assert_non_null(db);
 	pthread_mutex_lock(&db->mu);
-	assert_int_equal(sim_track_wal_write(n, db, 0, 32), -ENOENT);
+	assert_int_equal(sim_track_wal_write(n, db, -1, 0, 32), -ENOENT);
 	assert_int_equal(db->log.count, 0);
 	pthread_mutex_unlock(&db->mu);
 	free(wal);
@@ -811,15 +862,15 @@ static void test_wal_frames_by_hand(void **state)
 
 	pthread_mutex_lock(&db->mu);
 	/* frames already committed, written again, are no new transaction */
-	assert_int_equal(sim_track_wal_write(n, db, 32 + 7 * fsz + 24, 512), 0);
-	assert_int_equal(sim_track_wal_write(n, db, 32 + 6 * fsz + 24, 512), 0);
-	assert_int_equal(sim_track_wal_write(n, db, 32 + 3 * fsz, fsz), 0);
+	assert_int_equal(sim_track_wal_write(n, db, -1, 32 + 7 * fsz + 24, 512), 0);
+	assert_int_equal(sim_track_wal_write(n, db, -1, 32 + 6 * fsz + 24, 512), 0);
+	assert_int_equal(sim_track_wal_write(n, db, -1, 32 + 3 * fsz, fsz), 0);
 	assert_int_equal(db->log.count, 3);
 	assert_false(db->wal.txn_active);
 	/* a frame written in one piece, header and page, completes a commit too */
 	wb_frame(&w, 1, 4, 0x11);
 	write_file(path, w.buf, w.len);
-	assert_int_equal(sim_track_wal_write(n, db, 32 + 8 * fsz, fsz), 0);
+	assert_int_equal(sim_track_wal_write(n, db, -1, 32 + 8 * fsz, fsz), 0);
 	assert_int_equal(db->log.count, 4);
 	{
 		static const uint32_t p4[] = {1};
@@ -830,11 +881,11 @@ static void test_wal_frames_by_hand(void **state)
 	/* a part of a page is no complete frame */
 	wb_frame(&w, 2, 4, 0x23);
 	write_file(path, w.buf, w.len);
-	assert_int_equal(sim_track_wal_write(n, db, 32 + 9 * fsz, 24), 0);
-	assert_int_equal(sim_track_wal_write(n, db, 32 + 9 * fsz + 24, 100), 0);
+	assert_int_equal(sim_track_wal_write(n, db, -1, 32 + 9 * fsz, 24), 0);
+	assert_int_equal(sim_track_wal_write(n, db, -1, 32 + 9 * fsz + 24, 100), 0);
 	assert_int_equal(db->log.count, 4);
 	assert_true(db->wal.txn_active);
-	assert_int_equal(sim_track_wal_write(n, db, 32 + 9 * fsz + 124, 412), 0);
+	assert_int_equal(sim_track_wal_write(n, db, -1, 32 + 9 * fsz + 124, 412), 0);
 	assert_int_equal(db->log.count, 5);
 	assert_false(db->wal.txn_active);
 	pthread_mutex_unlock(&db->mu);
@@ -1085,6 +1136,8 @@ int main(void)
 		cmocka_unit_test(test_json_quote),
 		cmocka_unit_test_setup_teardown(test_wal_commits, node_setup, node_teardown),
 		cmocka_unit_test_setup_teardown(test_wal_salt_mismatch, node_setup, node_teardown),
+		cmocka_unit_test_setup_teardown(test_wal_transaction_per_write, node_setup,
+						node_teardown),
 		cmocka_unit_test_setup_teardown(test_wal_frames_by_hand, node_setup, node_teardown),
 		cmocka_unit_test_setup_teardown(test_journal_commit_and_rollback, node_setup,
 						node_teardown),

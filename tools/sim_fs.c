@@ -22,6 +22,7 @@
 
 struct fs_handle {
 	int fd;                  /* backing descriptor, -1 for generated files */
+	bool readable;           /* fd was opened for reading too */
 	enum sim_file_kind kind;
 	char name[NAME_MAX + 1];
 	char base[NAME_MAX + 1]; /* database the file belongs to */
@@ -231,6 +232,7 @@ static int fs_handle_new(struct fuse_file_info *fi, int fd, const char *leaf)
 	if (!h)
 		return -ENOMEM;
 	h->fd = fd;
+	h->readable = (fi->flags & O_ACCMODE) != O_WRONLY;
 	snprintf(h->name, sizeof(h->name), "%s", leaf);
 	h->kind = sim_file_classify(leaf, h->base, sizeof(h->base));
 	fi->fh = (uintptr_t)h;
@@ -384,7 +386,8 @@ static int fs_write(const char *path, const char *buf, size_t size, off_t off,
 		} else {
 			r = fs_pwrite_all(h->fd, buf, size, off);
 			if (r > 0)
-				sim_track_wal_write(n, db, (uint64_t)off, (uint64_t)r);
+				sim_track_wal_write(n, db, h->readable ? h->fd : -1, (uint64_t)off,
+						    (uint64_t)r);
 		}
 	} else {
 		r = fs_pwrite_all(h->fd, buf, size, off);

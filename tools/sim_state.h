@@ -113,7 +113,9 @@ size_t sim_json_quote(char *buf, size_t len, const char *s);
 void sim_track_journal_begin(struct sim_node *n, struct sim_db *db);
 void sim_track_db_write(struct sim_db *db, uint64_t off, uint64_t len);
 int sim_track_journal_end(struct sim_node *n, struct sim_db *db);
-int sim_track_wal_write(struct sim_node *n, struct sim_db *db, uint64_t off, uint64_t len);
+/* wfd: the writer's descriptor of <db>-wal when it may be read, else -1 (one is opened). */
+int sim_track_wal_write(struct sim_node *n, struct sim_db *db, int wfd, uint64_t off,
+			uint64_t len);
 void sim_track_wal_reset(struct sim_db *db);
 /* A synthetic transaction holding every page of a database that has no log yet. */
 int sim_track_snapshot(struct sim_node *n, struct sim_db *db);

@@ -284,28 +284,32 @@ out:
 	return rc;
 }
 
-int sim_track_wal_write(struct sim_node *n, struct sim_db *db, uint64_t off, uint64_t len)
+int sim_track_wal_write(struct sim_node *n, struct sim_db *db, int wfd, uint64_t off,
+			uint64_t len)
 {
 	char walname[NAME_MAX + 8];
 	uint8_t h[WAL_HDR];
 	uint64_t fsz, end = off + len;
-	int fd, rc = 0;
+	int fd = wfd, rc = 0;
 
-	snprintf(walname, sizeof(walname), "%s-wal", db->name);
-	fd = track_open(n, walname);
-	if (fd < 0)
-		return fd;
+	if (fd < 0) {
+		snprintf(walname, sizeof(walname), "%s-wal", db->name);
+		fd = track_open(n, walname);
+		if (fd < 0)
+			return fd;
+	}
 	if (off == 0 && len >= WAL_HDR) {
 		rc = track_pread(fd, h, WAL_HDR, 0);
-		if (!rc && (be32(h) & 0xfffffffeu) == 0x377f0682u) {
-			db->wal.valid = true;
-			db->wal.page_size = be32(h + 8);
-			db->wal.salt1 = be32(h + 16);
-			db->wal.salt2 = be32(h + 20);
-			db->wal.next_frame_off = WAL_HDR;
-			db->wal.txn_active = false;
-		}
-		goto out;
+		if (rc)
+			goto out;
+		if ((be32(h) & 0xfffffffeu) != 0x377f0682u)
+			goto out;
+		db->wal.valid = true;
+		db->wal.page_size = be32(h + 8);
+		db->wal.salt1 = be32(h + 16);
+		db->wal.salt2 = be32(h + 20);
+		db->wal.next_frame_off = WAL_HDR;
+		db->wal.txn_active = false;
 	}
 	if (!db->wal.valid || end <= WAL_HDR)
 		goto out;
@@ -327,7 +331,8 @@ int sim_track_wal_write(struct sim_node *n, struct sim_db *db, uint64_t off, uin
 		}
 	}
 out:
-	close(fd);
+	if (fd != wfd)
+		close(fd);
 	return rc;
 }
 
