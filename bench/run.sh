@@ -135,7 +135,7 @@ read -r _ pw50 pw99 <<<"$plain_w"
 # rounds' ratios is shown, beside the median of each figure. Failed INSERTs are summed over
 # all rounds. BENCH_TPUT_LOG names a file that gets every measurement appended, with the
 # slowest single writer's rate (a starving writer shows there, not in the sum).
-tput_ms=${BENCH_TPUT_MS:-2000} tput_rounds=${BENCH_TPUT_ROUNDS:-3}
+tput_ms=${BENCH_TPUT_MS:-2000} tput_rounds=${BENCH_TPUT_ROUNDS:-5}
 tput_writers=${BENCH_TPUT_WRITERS:-1 4 16 64} tput_log=${BENCH_TPUT_LOG:-/dev/null}
 log_fmt='%s %s round %s %s: local %.0f (%s failed), forwarded %.0f (%s failed, slowest writer %.0f)'
 log_fmt+=', ratio %.3f\n'
