@@ -232,6 +232,25 @@ test_no_forwarder_is_busy_and_nothing_sent() {
 	assert_eq "once it is back the same program's write succeeds" "2" "$OUT"
 }
 
+test_forwarder_on_ipv6() {
+	local d port
+	fwd_cluster d v6 --db app.db || return
+	must "schema" node_sql "$d" node1 app.db "CREATE TABLE t(x);" || return
+	wait_same_pos "$d" app.db 5 node1 node2 || return
+	pkill -TERM -f "$FWD_BIN forwarder --listen tcp://$(node_addr "$d" node1):" 2>/dev/null
+	wait_for 5 _fwd_down "$d" node1 || { not_ok "the primary's forwarder stops"; return; }
+	port=${E2E_FWD_PORT_OF[$d]}
+	bg_start "$d/node1-forwarder.v6.log" "$LITEFS_SIM" exec "$d" node1 -- \
+		"$FWD_BIN" forwarder --listen "tcp://[::1]:$port"
+	wait_for 5 eval "ss -ltn | grep -qF '[::1]:$port '" ||
+		{ not_ok "the forwarder listens on [::1]" log "$(cat "$d/node1-forwarder.v6.log")"; return; }
+	capture on "$d" node2 env LITEFS_FWD_ENDPOINTS="node1=tcp://[::1]:$port" \
+		sqlite3 -batch "$(node_path "$d" node2 app.db)" "INSERT INTO t VALUES (6); SELECT x FROM t;"
+	assert_eq "a write from the replica reaches the forwarder over IPv6" "6" "$OUT"
+	capture node_sql "$d" node1 app.db "SELECT count(*) FROM t;"
+	assert_eq "and runs on the primary once" "1" "$OUT"
+}
+
 E2E_TESTS=(
 	"test_sqlite3_shell_writes_on_a_replica delete"
 	"test_sqlite3_shell_writes_on_a_replica wal"
@@ -240,6 +259,7 @@ E2E_TESTS=(
 	test_tcl_ruby_php_clients
 	test_connection_settings_travel
 	test_no_forwarder_is_busy_and_nothing_sent
+	test_forwarder_on_ipv6
 	test_explicit_transaction_runs_on_the_primary
 	test_primary_runs_locally
 	test_replica_without_the_interposer_fails

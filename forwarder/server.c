@@ -349,6 +349,10 @@ static int server_open_socket(struct fwd_server *s)
 		return -nn_errno();
 	if (nn_getsockopt(s->sock, NN_SOL_SOCKET, NN_RCVFD, &s->rcv_fd, &sz))
 		return -nn_errno();
+	/* nanomsg binds IPv4 addresses only unless told otherwise; IPv6 (tcp://[::]:PORT)
+	 * is what private networks such as Fly.io's offer. */
+	if (nn_setsockopt(s->sock, NN_SOL_SOCKET, NN_IPV4ONLY, &(int){ 0 }, sizeof(int)))
+		return -nn_errno();
 	if (nn_bind(s->sock, s->listen) < 0)
 		return -nn_errno();
 	return 0;

@@ -1,4 +1,6 @@
-/* Log lines: "litefs-fwd LEVEL TIME pid=PID message". errno is preserved. */
+/* Log lines, in the forwarder's format: "TIME liblitefs_fwd[PID] LEVEL: message", TIME in
+ * UTC to the millisecond (RFC 3339), one write(2) per line so that the lines of threads and
+ * processes sharing a file never mix. errno is preserved. */
 #include <errno.h>
 #include <fcntl.h>
 #include <stdarg.h>
@@ -49,8 +51,8 @@ void log_write(enum log_level level, const char *fmt, ...)
 	clock_gettime(CLOCK_REALTIME, &now);
 	gmtime_r(&now.tv_sec, &tm);
 	strftime(ts, sizeof(ts), "%Y-%m-%dT%H:%M:%S", &tm);
-	n = snprintf(line, sizeof(line), "litefs-fwd %s %s.%03ldZ pid=%ld ", names[level], ts,
-		     now.tv_nsec / 1000000, (long)getpid());
+	n = snprintf(line, sizeof(line), "%s.%03ldZ liblitefs_fwd[%ld] %s: ", ts,
+		     now.tv_nsec / 1000000, (long)getpid(), names[level]);
 	va_start(ap, fmt);
 	if (n > 0 && (size_t)n < sizeof(line))
 		n += vsnprintf(line + n, sizeof(line) - (size_t)n, fmt, ap);
