@@ -4,10 +4,17 @@
 #   make demo            the two-node demo on the stand-in cluster
 #   make deps            install the Debian packages the build and the tests need
 #   make SANITIZE=address,undefined test   the same under sanitizers (SANITIZE=thread too)
+#   make install         litefs-fwd, liblitefs_fwd.so and the man pages under PREFIX
+#                        (/usr/local), staged under DESTDIR when set; make uninstall
 
 CC      ?= cc
 BUILD   ?= build
 SANITIZE ?=
+PREFIX  ?= /usr/local
+BINDIR  ?= $(PREFIX)/bin
+LIBDIR  ?= $(PREFIX)/lib
+MANDIR  ?= $(PREFIX)/share/man
+DESTDIR ?=
 
 WARN    := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
            -Wpointer-arith -Wformat=2 -Wno-format-nonliteral -Wvla -Wundef
@@ -25,7 +32,7 @@ FUSE_LIBS   := $(shell pkg-config --libs fuse3 2>/dev/null || echo -lfuse3)
 DEB_PACKAGES := build-essential pkg-config sqlite3 libsqlite3-dev libnanomsg-dev nanomsg-utils \
                 libcmocka-dev libsodium-dev libcurl4-openssl-dev curl libfuse3-dev fuse3 libmicrohttpd-dev libjansson-dev \
                 python3 tcl libsqlite3-tcl ruby ruby-sqlite3 php-cli php-sqlite3 psmisc procps bc \
-                iproute2 valgrind clang
+                iproute2 valgrind clang python3-yaml groff-base
 
 # --- the LiteFS stand-in cluster -------------------------------------------------------
 SIM_LIB_SRCS := $(filter-out tools/sim_main.c,$(wildcard tools/sim_*.c))
@@ -41,7 +48,9 @@ PRELOAD_LIBS := -ljansson -lsodium -ldl -lpthread
 
 # --- the forwarder and the litefs-fwd command: build/litefs-fwd ------------------------------
 FORWARDER_OBJS := $(patsubst %.c,$(BUILD)/obj/%.o,$(wildcard forwarder/*.c))
-FWD_LIBS       := -lnanomsg -lsqlite3 -lcurl -ljansson -lsodium -lpthread
+# the subcommands other than `forwarder`, one file each
+FWD_CMD_OBJS   := $(patsubst %.c,$(BUILD)/obj/%.o,$(filter-out tools/fwd_main.c,$(wildcard tools/fwd_*.c)))
+FWD_LIBS       := -lnanomsg -lsqlite3 -lcurl -ljansson -lsodium -lmicrohttpd -lpthread
 
 # --- unit tests ---------------------------------------------------------------------------
 TEST_SRCS := $(wildcard tests/test_*.c)
@@ -51,7 +60,7 @@ TEST_LIBS := $(SIM_LIBS) -lnanomsg -lsodium -lcmocka -ldl
 
 HEADERS := $(wildcard tools/*.h common/*.h preload/*.h forwarder/*.h tests/*.h)
 
-.PHONY: all deps test unit-test e2e-test demo bench clean
+.PHONY: all deps test unit-test e2e-test demo bench clean install uninstall
 all: $(BUILD)/litefs-sim $(if $(PRELOAD_OBJS),$(BUILD)/liblitefs_fwd.so) \
      $(if $(wildcard tools/fwd_main.c),$(BUILD)/litefs-fwd)
 
@@ -78,7 +87,14 @@ $(BUILD)/libforwarder.a: $(FORWARDER_OBJS)
 	@mkdir -p $(dir $@)
 	rm -f $@ && ar rcs $@ $^
 
-$(BUILD)/litefs-fwd: $(BUILD)/obj/tools/fwd_main.o $(BUILD)/libforwarder.a $(BUILD)/libcommon.a
+# The unit test of `litefs-fwd run`'s pure parts compiles them in by path.
+$(BUILD)/obj/tests/test_fwd_run.o: $(wildcard tools/fwd_run_*.c)
+
+# `litefs-fwd run` looks for the interposer where `make install` puts it, among other places.
+$(BUILD)/obj/tools/fwd_run.o: CFLAGS += -DLITEFS_FWD_LIBDIR='"$(LIBDIR)"'
+
+$(BUILD)/litefs-fwd: $(BUILD)/obj/tools/fwd_main.o $(FWD_CMD_OBJS) $(BUILD)/libforwarder.a \
+		$(BUILD)/libcommon.a
 	$(CC) $(LDFLAGS) -o $@ $^ $(FWD_LIBS)
 
 # Only the SQLite API (and dlopen, for RTLD_DEEPBIND) is exported: preload/exports.map.
@@ -130,6 +146,25 @@ bench: deps
 
 clean:
 	rm -rf $(BUILD)
+
+MAN_PAGES := $(wildcard man/*.[1-8])
+
+install: all
+	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(LIBDIR)
+	install -m 0755 $(BUILD)/litefs-fwd $(DESTDIR)$(BINDIR)/litefs-fwd
+	install -m 0644 $(BUILD)/liblitefs_fwd.so $(DESTDIR)$(LIBDIR)/liblitefs_fwd.so
+	@for m in $(MAN_PAGES); do \
+	  sec=$${m##*.}; \
+	  echo "install -m 0644 $$m $(DESTDIR)$(MANDIR)/man$$sec/"; \
+	  install -d $(DESTDIR)$(MANDIR)/man$$sec && \
+	  install -m 0644 $$m $(DESTDIR)$(MANDIR)/man$$sec/ || exit 1; \
+	done
+
+uninstall:
+	rm -f $(DESTDIR)$(BINDIR)/litefs-fwd $(DESTDIR)$(LIBDIR)/liblitefs_fwd.so
+	@for m in $(MAN_PAGES); do \
+	  f=$(DESTDIR)$(MANDIR)/man$${m##*.}/$${m##*/}; echo "rm -f $$f"; rm -f "$$f"; \
+	done
 
 # ==== fuzzing: libFuzzer harnesses of fuzz/ (clang) ===========================================
 #   make fuzz          build the harnesses, then run each for FUZZ_SECONDS (default 600) on

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "daemon.h"
+#include "fwd_cmds.h"
 
 struct main_cmd {
 	const char *name;
@@ -18,12 +19,17 @@ static const char main_usage[] =
 	"Write forwarding for SQLite programs on a LiteFS cluster.\n"
 	"\n"
 	"Commands:\n"
+	"  run [OPTIONS] -- CMD [ARGS]\n"
+	"                        run CMD with the interposer, beside this node's forwarder\n"
+	"                        (the entrypoint of a container)\n"
 	"  forwarder [OPTIONS]   execute the statements forwarded by programs on the\n"
 	"                        replicas while this node is the primary\n"
+
 	"\n"
 	"Run 'litefs-fwd COMMAND --help' for the details of a command.\n";
 
 static const struct main_cmd main_cmds[] = {
+	{ "run", fwd_run_main },
 	{ "forwarder", fwd_daemon_main },
 };
 

@@ -1,0 +1,10 @@
+/* The subcommands of litefs-fwd other than `forwarder` (forwarder/daemon.h), one file each
+ * in tools/: each runs on argv[0..argc) (argv[0] is its name) and returns the exit status
+ * (0 after --help; 2 for bad arguments). */
+#ifndef FWD_CMDS_H
+#define FWD_CMDS_H
+
+/* tools/fwd_run.c: the container entrypoint. */
+int fwd_run_main(int argc, char **argv);
+
+#endif
