@@ -10,6 +10,7 @@
 #include "config.h"
 #include "log.h"
 #include "sqlname.h"
+#include "trace.h"
 #include "wire.h"
 
 struct fwd_config fwd_config;
@@ -45,6 +46,7 @@ static void config_load_once(void)
 	struct stat st;
 
 	log_init();
+	trace_configure(getenv("LITEFS_FWD_TRACE"));
 	if (!mount || !*mount)
 		mount = "/litefs";
 	if (!realpath(mount, fwd_config.mount))

@@ -36,6 +36,8 @@ struct fwd_config {
 	bool key_unusable;          /* a secret was given but cannot be used: nothing is
 	                             * sent (key_error says why) */
 	char key_error[160];
+	/* LITEFS_FWD_TRACE, the target of the telemetry events, is read by trace_configure()
+	 * (trace.h) when the rest is */
 };
 
 extern struct fwd_config fwd_config;

@@ -19,6 +19,7 @@
 #include "real.h"
 #include "request_id.h"
 #include "role.h"
+#include "trace.h"
 #include "tracking.h"
 #include "transport.h"
 
@@ -291,16 +292,27 @@ uint64_t forward_new_id(void)
 	return request_id_next();
 }
 
-/* Encodes req with a fresh request id into buf (emptied first). Returns 0 or a negative
+/* Encodes req, with its request id, into buf (emptied first). Returns 0 or a negative
  * errno. */
 static int fwd_encode(struct wire_exec *req, struct wire_buf *buf)
 {
-	req->request_id = request_id_next();
 	buf->len = 0;
 	return wire_encode_exec(buf, req, fwd_config.max_message);
 }
 
-int forward_step(struct fwd_stmt *s, const char *endpoint, struct forward_ctx *fc)
+/* What became of one forward, for its trace. Filled on every path (a few stores), read
+ * only when tracing. */
+struct fwd_outcome {
+	bool answered;            /* the primary's RESULT came back: */
+	int xrc;                  /* ... its extended code, or SQLITE_DONE / SQLITE_ROW */
+	int64_t changes;          /* ... the rows it changed (INSERT, UPDATE, DELETE) */
+	enum trace_reason reason; /* not answered: why, as last seen */
+	unsigned busy_retries;    /* the primary answered SQLITE_BUSY, asked again */
+};
+
+/* forward_step(), its first request with id id; o says what became of it. */
+static int fwd_step_run(struct fwd_stmt *s, const char *endpoint, struct forward_ctx *fc,
+			uint64_t id, struct fwd_outcome *o)
 {
 	struct forward_ctx none = {0};
 	struct wire_exec req = {0};
@@ -315,8 +327,10 @@ int forward_step(struct fwd_stmt *s, const char *endpoint, struct forward_ctx *f
 		fc = &none;
 	events_follow_note_write(false);
 	fc->in_txn = fc->not_begun = fc->answered = false;
-	if (s->bind_failed)
+	if (s->bind_failed) {
+		o->reason = TRACE_REASON_OUT_OF_MEMORY;
 		return fwd_fail(s, SQLITE_NOMEM, "litefs-fwd: out of memory recording a binding");
+	}
 	snprintf(ep, sizeof(ep), "%s", endpoint);
 	req.busy_timeout_ms = s->conn->busy_timeout_ms;
 	req.last_insert_rowid = real_sqlite.last_insert_rowid(s->conn->db);
@@ -339,11 +353,14 @@ int forward_step(struct fwd_stmt *s, const char *endpoint, struct forward_ctx *f
 	req.txn_timeout_ms = (uint32_t)fwd_config.txn_timeout_ms;
 	req.prologue.p = fc->prologue;
 	req.prologue.n = fc->prologue ? (uint32_t)strlen(fc->prologue) : 0;
+	req.request_id = id;
 	rc = fwd_encode(&req, &buf);
-	if (rc)
+	if (rc) {
+		o->reason = trace_reason_from_errno(rc);
 		return fwd_fail(s, rc == -EMSGSIZE ? SQLITE_TOOBIG : SQLITE_NOMEM,
 				rc == -EMSGSIZE ? "litefs-fwd: statement too large to forward"
 						: "litefs-fwd: out of memory");
+	}
 	for (;;) {
 		int64_t left = deadline - fwd_now_ms();
 		struct transport *t = fwd_transport_for(ep);
@@ -355,10 +372,13 @@ int forward_step(struct fwd_stmt *s, const char *endpoint, struct forward_ctx *f
 			break;
 		if (!t) {
 			rc = -ENOMEM;
+			o->reason = TRACE_REASON_OUT_OF_MEMORY;
 			break;
 		}
 		rc = fwd_exchange(t, buf.p, buf.len, &reply, &rlen, (int)left, &sent);
 		if (rc == -EACCES) {
+			o->reason = fwd_config.key_unusable ? TRACE_REASON_SECRET_UNUSABLE
+							    : TRACE_REASON_AUTH_REFUSED;
 			wire_buf_free(&buf);
 			return fwd_fail(s, SQLITE_AUTH,
 					fwd_config.key_unusable ?
@@ -384,6 +404,7 @@ int forward_step(struct fwd_stmt *s, const char *endpoint, struct forward_ctx *f
 			if (rc) {
 				free(reply);
 				log_warn("undecodable reply from %s: %d", ep, rc);
+				o->reason = TRACE_REASON_PROTOCOL_ERROR;
 				continue;
 			}
 			if (m.type == WIRE_RESULT && m.u.result.request_id == req.request_id) {
@@ -400,13 +421,20 @@ int forward_step(struct fwd_stmt *s, const char *endpoint, struct forward_ctx *f
 					free(reply);
 					usleep((useconds_t)delay * 1000);
 					busy_attempt++;
+					o->busy_retries++;
 					unknown = false;
 					req.session_flags &= ~WIRE_EXEC_REPEAT;
 					deadline = fwd_now_ms() + fwd_config.timeout_ms;
-					if (fwd_encode(&req, &buf))
+					req.request_id = request_id_next();
+					if (fwd_encode(&req, &buf)) {
+						o->reason = TRACE_REASON_OUT_OF_MEMORY;
 						break;
+					}
 					continue;
 				}
+				o->answered = true;
+				o->xrc = r->rc == SQLITE_DONE || r->rc == SQLITE_ROW ? r->rc : r->xrc;
+				o->changes = s->dml ? r->changes : 0;
 				fc->answered = true;
 				fc->in_txn = (r->flags & WIRE_RESULT_IN_TXN) != 0;
 				fc->not_begun = (r->flags & WIRE_RESULT_NOT_BEGUN) != 0;
@@ -420,6 +448,7 @@ int forward_step(struct fwd_stmt *s, const char *endpoint, struct forward_ctx *f
 				char named[256] = "";
 
 				events_follow_note_write(true);
+				o->reason = TRACE_REASON_NO_PRIMARY;
 				if (m.u.not_primary.primary.n < sizeof(named))
 					memcpy(named, m.u.not_primary.primary.p,
 					       m.u.not_primary.primary.n);
@@ -457,6 +486,7 @@ int forward_step(struct fwd_stmt *s, const char *endpoint, struct forward_ctx *f
 				 * may be back, or another node may have become the primary). */
 				struct role_view v;
 
+				o->reason = TRACE_REASON_FORWARDER_STOPPING;
 				wire_msg_free(&m);
 				free(reply);
 				role_get(&v, true);
@@ -473,6 +503,7 @@ int forward_step(struct fwd_stmt *s, const char *endpoint, struct forward_ctx *f
 				snprintf(msg, sizeof(msg), "litefs-fwd: the forwarder refused the statement: %.*s",
 					 (int)m.u.error.message.n, m.u.error.message.p);
 				code = m.u.error.code;
+				o->reason = code == EACCES ? TRACE_REASON_AUTH_REFUSED : TRACE_REASON_REFUSED;
 				wire_msg_free(&m);
 				free(reply);
 				wire_buf_free(&buf);
@@ -482,9 +513,11 @@ int forward_step(struct fwd_stmt *s, const char *endpoint, struct forward_ctx *f
 			}
 			wire_msg_free(&m);
 			free(reply);
+			o->reason = TRACE_REASON_PROTOCOL_ERROR;
 			continue;
 		}
 		log_info("forward to %s: %s (%s)", ep, strerror(-rc), sent ? "sent" : "not sent");
+		o->reason = trace_reason_from_errno(rc);
 		events_follow_note_write(true);
 		if (!unknown) {
 			struct role_view v;
@@ -497,17 +530,52 @@ int forward_step(struct fwd_stmt *s, const char *endpoint, struct forward_ctx *f
 		usleep(50000);
 	}
 	wire_buf_free(&buf);
-	if (unknown)
+	if (unknown) {
+		o->reason = TRACE_REASON_OUTCOME_UNKNOWN;
 		return fwd_fail(s, SQLITE_IOERR,
 				"litefs-fwd: the primary did not answer in time; the write may have been applied");
+	}
+	if (o->reason == TRACE_REASON_NONE)
+		o->reason = TRACE_REASON_TIMEOUT;
 	return fwd_fail(s, SQLITE_BUSY, "litefs-fwd: no primary reachable; nothing was sent");
 }
 
-/* Sends sql[0..len) with flags in c's session to endpoint, once, and waits up to
- * timeout_ms for the answer: *reply (freed by the caller) of *rlen bytes. *id gets the
- * request's id. Returns 0 or a negative errno (*reply NULL). */
+/* forward_step() with its start and end traced. */
+static int fwd_step_traced(struct fwd_stmt *s, const char *endpoint, struct forward_ctx *fc,
+			   uint64_t id)
+{
+	struct fwd_outcome o = {0};
+	struct trace_span sp;
+	const char *sql = s->remote ? s->remote->sql : real_sqlite.sql(s->stmt);
+	int rc;
+
+	trace_forward_start(&sp, s->file, trace_kind(s->kind == FK_TXN, s->txn_op, sql), id,
+			    fc ? fc->session_id : 0);
+	rc = fwd_step_run(s, endpoint, fc, id, &o);
+	if (rc == -1)
+		trace_forward_exception(&sp, TRACE_REASON_NOW_PRIMARY, -1, o.busy_retries);
+	else if (o.answered)
+		trace_forward_stop(&sp, o.xrc, o.changes, o.busy_retries);
+	else
+		trace_forward_exception(&sp, o.reason, s->rc, o.busy_retries);
+	return rc;
+}
+
+int forward_step(struct fwd_stmt *s, const char *endpoint, struct forward_ctx *fc)
+{
+	struct fwd_outcome o = {0};
+	uint64_t id = request_id_next();
+
+	if (__builtin_expect(!trace_enabled, 1))
+		return fwd_step_run(s, endpoint, fc, id, &o);
+	return fwd_step_traced(s, endpoint, fc, id);
+}
+
+/* Sends sql[0..len) with flags in c's session to endpoint, once, as request id, and waits
+ * up to timeout_ms for the answer: *reply (freed by the caller) of *rlen bytes. Returns 0
+ * or a negative errno (*reply NULL). */
 static int fwd_session_exchange(struct fwd_conn *c, const char *endpoint, const char *sql,
-				size_t len, uint32_t flags, int timeout_ms, uint64_t *id,
+				size_t len, uint32_t flags, int timeout_ms, uint64_t id,
 				void **reply, size_t *rlen)
 {
 	struct wire_exec req = {0};
@@ -523,10 +591,10 @@ static int fwd_session_exchange(struct fwd_conn *c, const char *endpoint, const 
 	req.session_id = c->session_id;
 	req.session_flags = flags;
 	req.txn_timeout_ms = (uint32_t)fwd_config.txn_timeout_ms;
+	req.request_id = id;
 	if (!t)
 		return -ENOMEM;
 	rc = fwd_encode(&req, &buf);
-	*id = req.request_id;
 	if (!rc)
 		rc = fwd_exchange(t, buf.p, buf.len, reply, rlen, timeout_ms, &sent);
 	wire_buf_free(&buf);
@@ -537,9 +605,9 @@ int forward_describe(struct fwd_conn *c, const char *endpoint, const char *sql, 
 		     struct wire_msg *m, void **reply)
 {
 	size_t rlen = 0;
-	uint64_t id = 0;
+	uint64_t id = request_id_next();
 	int rc = fwd_session_exchange(c, endpoint, sql, len, WIRE_SESSION_DESCRIBE,
-				      fwd_config.timeout_ms, &id, reply, &rlen);
+				      fwd_config.timeout_ms, id, reply, &rlen);
 
 	if (!rc)
 		rc = wire_decode(*reply, rlen, fwd_config.max_message, m);
@@ -554,17 +622,51 @@ int forward_describe(struct fwd_conn *c, const char *endpoint, const char *sql, 
 	return rc;
 }
 
+/* The end of the trace of sp, the rollback of a session at close: rc and reply[0..rlen)
+ * as fwd_session_exchange() gave them. */
+static void fwd_trace_abandon(const struct trace_span *sp, int rc, const void *reply,
+			      size_t rlen)
+{
+	struct wire_msg m;
+
+	if (rc) {
+		trace_forward_exception(sp, trace_reason_from_errno(rc), -1, 0);
+		return;
+	}
+	if (wire_decode(reply, rlen, fwd_config.max_message, &m)) {
+		trace_forward_exception(sp, TRACE_REASON_PROTOCOL_ERROR, -1, 0);
+		return;
+	}
+	if (m.type == WIRE_RESULT && m.u.result.request_id == sp->request_id)
+		trace_forward_stop(sp, m.u.result.rc == SQLITE_DONE ? SQLITE_DONE : m.u.result.xrc,
+				   0, 0);
+	else if (m.type == WIRE_ERROR)
+		trace_forward_exception(sp, m.u.error.code == EACCES ? TRACE_REASON_AUTH_REFUSED
+								     : TRACE_REASON_REFUSED, -1, 0);
+	else
+		trace_forward_exception(sp, TRACE_REASON_PROTOCOL_ERROR, -1, 0);
+	wire_msg_free(&m);
+}
+
 void forward_session_abandon(struct fwd_conn *c, const char *endpoint)
 {
 	static const char rollback[] = "ROLLBACK";
+	uint64_t id = request_id_next();
+	struct trace_span sp = {0};
 	void *reply = NULL;
 	size_t rlen = 0;
-	uint64_t id = 0;
+	int rc;
 
-	if (fwd_session_exchange(c, endpoint, rollback, sizeof(rollback) - 1, 0,
-				 FWD_ABANDON_TIMEOUT_MS, &id, &reply, &rlen))
+	if (__builtin_expect(trace_enabled, 0))
+		trace_forward_start(&sp, c->session_file, "rollback", id,
+				    __atomic_load_n(&c->session_id, __ATOMIC_RELAXED));
+	rc = fwd_session_exchange(c, endpoint, rollback, sizeof(rollback) - 1, 0,
+				  FWD_ABANDON_TIMEOUT_MS, id, &reply, &rlen);
+	if (rc)
 		log_info("%s: the open transaction could not be rolled back on the primary; it "
 			 "will be when it times out", c->session_file);
+	if (__builtin_expect(trace_enabled, 0))
+		fwd_trace_abandon(&sp, rc, reply, rlen);
 	free(reply);
 }
 
