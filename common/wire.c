@@ -15,6 +15,8 @@
 /* The smallest encoded value (a NULL: its type byte alone). A count of values is checked
  * against the remaining bytes with this before anything is allocated for them. */
 #define WIRE_VALUE_MIN_SIZE 1
+/* The smallest database entry of a PONG: an empty name (its u32 length) and a u64 TXID. */
+#define WIRE_PONG_DB_MIN_SIZE 12
 
 static void put16(uint8_t *p, uint16_t v)
 {
@@ -51,7 +53,7 @@ static uint64_t get64(const uint8_t *p)
 
 static int wire_type_known(uint8_t type)
 {
-	return type >= WIRE_EXEC && type <= WIRE_DESCRIPTION;
+	return type >= WIRE_EXEC && type <= WIRE_PONG;
 }
 
 /* --- encoding --------------------------------------------------------------------------- */
@@ -250,6 +252,33 @@ static void wire_out_description(struct wire_out *o, const void *msg)
 	wire_out_values(o, m->cols, (uint64_t)m->ncols * 2);
 }
 
+static void wire_out_ping(struct wire_out *o, const void *msg)
+{
+	const struct wire_ping *m = msg;
+
+	wire_out_u64(o, m->request_id);
+	wire_out_u32(o, m->flags);
+}
+
+static void wire_out_pong(struct wire_out *o, const void *msg)
+{
+	const struct wire_pong *m = msg;
+
+	wire_out_u64(o, m->request_id);
+	wire_out_u32(o, m->role);
+	wire_out_str(o, m->primary.p, m->primary.n);
+	wire_out_str(o, m->version.p, m->version.n);
+	wire_out_u64(o, m->uptime_ms);
+	wire_out_u64(o, m->clock_ms);
+	wire_out_u32(o, m->ndbs);
+	if (m->ndbs && !m->dbs && !o->err)
+		o->err = -EINVAL;
+	for (uint32_t i = 0; i < m->ndbs && !o->err; i++) {
+		wire_out_str(o, m->dbs[i].name.p, m->dbs[i].name.n);
+		wire_out_u64(o, m->dbs[i].txid);
+	}
+}
+
 /* Makes room for n more bytes after b->len. On failure b is unchanged. */
 static int wire_buf_reserve(struct wire_buf *b, size_t n)
 {
@@ -337,6 +366,16 @@ int wire_encode_description(struct wire_buf *b, const struct wire_description *m
 int wire_encode_error(struct wire_buf *b, const struct wire_error *m, size_t max)
 {
 	return wire_encode(b, WIRE_ERROR, wire_out_error, m, max);
+}
+
+int wire_encode_ping(struct wire_buf *b, const struct wire_ping *m, size_t max)
+{
+	return wire_encode(b, WIRE_PING, wire_out_ping, m, max);
+}
+
+int wire_encode_pong(struct wire_buf *b, const struct wire_pong *m, size_t max)
+{
+	return wire_encode(b, WIRE_PONG, wire_out_pong, m, max);
 }
 
 void wire_buf_free(struct wire_buf *b)
@@ -610,6 +649,48 @@ static int wire_in_description(struct wire_in *in, struct wire_description *m)
 	return 0;
 }
 
+static int wire_in_ping(struct wire_in *in, struct wire_ping *m)
+{
+	int rc;
+
+	if ((rc = wire_in_u64(in, &m->request_id)))
+		return rc;
+	return wire_in_u32(in, &m->flags);
+}
+
+/* The database count is checked against what remains before anything is allocated, as
+ * for values. */
+static int wire_in_pong(struct wire_in *in, struct wire_pong *m)
+{
+	struct wire_pong_db *dbs;
+	int rc;
+
+	if ((rc = wire_in_u64(in, &m->request_id)) ||
+	    (rc = wire_in_u32(in, &m->role)) ||
+	    (rc = wire_in_str(in, &m->primary)) ||
+	    (rc = wire_in_str(in, &m->version)) ||
+	    (rc = wire_in_u64(in, &m->uptime_ms)) ||
+	    (rc = wire_in_u64(in, &m->clock_ms)) ||
+	    (rc = wire_in_u32(in, &m->ndbs)))
+		return rc;
+	if (m->ndbs > wire_in_left(in) / WIRE_PONG_DB_MIN_SIZE)
+		return -EBADMSG;
+	if (!m->ndbs)
+		return 0;
+	dbs = calloc(m->ndbs, sizeof(*dbs));
+	if (!dbs)
+		return -ENOMEM;
+	for (uint32_t i = 0; i < m->ndbs; i++) {
+		if ((rc = wire_in_str(in, &dbs[i].name)) ||
+		    (rc = wire_in_u64(in, &dbs[i].txid))) {
+			free(dbs);
+			return rc;
+		}
+	}
+	m->dbs = dbs;
+	return 0;
+}
+
 /* The version byte is judged first, as soon as it is there: a message of another version
  * may have another header, so nothing after it means anything. A non-zero reserved field
  * is malformed; flags are handed to the caller as they are. */
@@ -655,6 +736,12 @@ int wire_decode(const void *buf, size_t len, size_t max, struct wire_msg *m)
 	case WIRE_DESCRIPTION:
 		rc = wire_in_description(&in, &d.u.description);
 		break;
+	case WIRE_PING:
+		rc = wire_in_ping(&in, &d.u.ping);
+		break;
+	case WIRE_PONG:
+		rc = wire_in_pong(&in, &d.u.pong);
+		break;
 	default:
 		return -EBADMSG;
 	}
@@ -683,6 +770,8 @@ void wire_msg_free(struct wire_msg *m)
 	else if (m->type == WIRE_DESCRIPTION) {
 		free(m->u.description.params);
 		free(m->u.description.cols);
+	} else if (m->type == WIRE_PONG) {
+		free(m->u.pong.dbs);
 	}
 	memset(m, 0, sizeof(*m));
 }
@@ -712,6 +801,10 @@ int wire_encode_msg(struct wire_buf *b, const struct wire_msg *m, size_t max)
 		return wire_encode_error(b, &m->u.error, max);
 	case WIRE_DESCRIPTION:
 		return wire_encode_description(b, &m->u.description, max);
+	case WIRE_PING:
+		return wire_encode_ping(b, &m->u.ping, max);
+	case WIRE_PONG:
+		return wire_encode_pong(b, &m->u.pong, max);
 	default:
 		return -EINVAL;
 	}

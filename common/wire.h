@@ -41,6 +41,16 @@
  *   then nparams values (each parameter's name as TEXT, or NULL for an anonymous "?"),
  *   u32 ncols, then ncols * 2 values (each column's name as TEXT, then its declared type
  *   as TEXT or NULL).
+ * PING request body (a health check: nothing is executed, nothing is recorded; sealed like
+ *   every request when the cluster has a secret): u64 request id, u32 flags (WIRE_PING_*)
+ * PONG reply body: u64 request id, u32 role (enum wire_role: the forwarder's view of its
+ *   node, read afresh for the answer), str primary (with WIRE_ROLE_REPLICA: the hostname
+ *   its .primary names, "" when none), str version (the forwarder's LITEFS_FWD_VERSION),
+ *   u64 uptime (milliseconds the forwarder process has been running), u64 clock (the
+ *   forwarder's wall clock when it answered, milliseconds since the epoch: sealed messages
+ *   must be within the window of it), u32 ndbs, then ndbs times: str name, u64 txid (with
+ *   WIRE_PING_DATABASES: each database of its mount with the TXID of its <db>-pos, 0 when
+ *   unreadable; without, ndbs is 0).
  *
  * str: u32 length + bytes (no terminator; may hold NULs).
  * value: u8 type (enum wire_value_type) then
@@ -64,6 +74,8 @@ enum wire_type {
 	WIRE_NOT_PRIMARY = 3,
 	WIRE_ERROR = 4,
 	WIRE_DESCRIPTION = 5,
+	WIRE_PING = 6,
+	WIRE_PONG = 7,
 };
 
 enum wire_value_type {
@@ -173,7 +185,40 @@ struct wire_description {
 	struct wire_value *cols;    /* ncols * 2: name TEXT, declared type TEXT or NULL */
 };
 
-/* A decoded message. Arrays (params, cells) are malloc'd by wire_decode and released by
+/* Flags of a PING. */
+#define WIRE_PING_DATABASES 0x1u /* the PONG lists the databases of the mount and TXIDs */
+
+struct wire_ping {
+	uint64_t request_id;
+	uint32_t flags;
+};
+
+/* The role a PONG reports. */
+enum wire_role {
+	WIRE_ROLE_PRIMARY = 0,  /* writes are executed here */
+	WIRE_ROLE_REPLICA = 1,  /* requests are answered NOT_PRIMARY */
+	WIRE_ROLE_NO_MOUNT = 2, /* the forwarder's mount is missing or not a directory */
+	WIRE_ROLE_UNKNOWN = 3,  /* the mount could not be read */
+};
+
+struct wire_pong_db {
+	struct wire_str name;
+	uint64_t txid;
+};
+
+struct wire_pong {
+	uint64_t request_id;
+	uint32_t role;                 /* enum wire_role; other values may come from newer
+					* forwarders */
+	struct wire_str primary;
+	struct wire_str version;
+	uint64_t uptime_ms;
+	uint64_t clock_ms;
+	uint32_t ndbs;
+	struct wire_pong_db *dbs;      /* ndbs */
+};
+
+/* A decoded message. Arrays (params, cells, dbs) are malloc'd by wire_decode and released by
  * wire_msg_free; strings point into the buffer given to wire_decode, which must outlive it. */
 struct wire_msg {
 	uint8_t type;
@@ -184,6 +229,8 @@ struct wire_msg {
 		struct wire_not_primary not_primary;
 		struct wire_error error;
 		struct wire_description description;
+		struct wire_ping ping;
+		struct wire_pong pong;
 	} u;
 };
 
@@ -204,6 +251,8 @@ int wire_encode_result(struct wire_buf *b, const struct wire_result *m, size_t m
 int wire_encode_not_primary(struct wire_buf *b, const struct wire_not_primary *m, size_t max);
 int wire_encode_error(struct wire_buf *b, const struct wire_error *m, size_t max);
 int wire_encode_description(struct wire_buf *b, const struct wire_description *m, size_t max);
+int wire_encode_ping(struct wire_buf *b, const struct wire_ping *m, size_t max);
+int wire_encode_pong(struct wire_buf *b, const struct wire_pong *m, size_t max);
 /* The encoder of m's type; -EINVAL for a type that has none. */
 int wire_encode_msg(struct wire_buf *b, const struct wire_msg *m, size_t max);
 

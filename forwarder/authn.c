@@ -6,6 +6,7 @@
 #include <time.h>
 
 #include "log.h"
+#include "metrics.h"
 #include "reply.h"
 
 static const char *const authn_reason_text[FWD_AUTHN_NREASONS] = {
@@ -46,6 +47,7 @@ static void authn_refuse(struct fwd_authn *a, enum fwd_authn_reason why, uint64_
 	int64_t now = authn_mono_ms(), last = __atomic_load_n(&a->logged_ms, __ATOMIC_RELAXED);
 
 	__atomic_add_fetch(&a->refused[why], 1, __ATOMIC_RELAXED);
+	fwd_metrics_count_auth_failure(&fwd_metrics_process, why);
 	if (now - last < 1000 ||
 	    !__atomic_compare_exchange_n(&a->logged_ms, &last, now, false, __ATOMIC_RELAXED,
 					 __ATOMIC_RELAXED)) {

@@ -7,6 +7,8 @@
  * that its own reply is never held back by later arrivals. */
 #include "batch.h"
 
+#include "metrics.h"
+
 enum { BATCH_WAITING, BATCH_LEAD, BATCH_DONE };
 
 void fwd_batch_init(struct fwd_batch *b)
@@ -59,6 +61,7 @@ void fwd_batch_submit(struct fwd_batch *b, struct fwd_batch_job *j, fwd_batch_ru
 	b->jobs += n;
 	pthread_mutex_unlock(&b->lock);
 
+	fwd_metrics_observe_batch(&fwd_metrics_process, n);
 	run(jobs, n);
 
 	pthread_mutex_lock(&b->lock);

@@ -9,6 +9,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "metrics_http.h"
 #include "sqlname.h"
 #include "wire.h"
 
@@ -83,6 +84,13 @@ const char fwd_config_usage[] =
 	"                        HMAC, every reply does (LITEFS_FWD_SECRET_FILE; or the\n"
 	"                        secret itself in LITEFS_FWD_SECRET, never on the command\n"
 	"                        line). Without one, only loopback addresses are served\n"
+	"  --metrics-addr HOST:PORT\n"
+	"                        serve Prometheus metrics at http://HOST:PORT/metrics\n"
+	"                        ([IPV6]:PORT for an IPv6 address, :PORT for every IPv4\n"
+	"                        address, port 0 for any free port); the forwarder does\n"
+	"                        not start when it cannot be bound. Nothing secret is\n"
+	"                        shown there, and nothing is authenticated\n"
+	"                        (LITEFS_FWD_METRICS_ADDR, default none: not served)\n"
 	"  --insecure            serve a non-loopback address without a secret: anyone who\n"
 	"                        reaches the port can run SQL on the primary's databases\n"
 	"  --log-level LEVEL     error, warn, info or debug (default info)\n"
@@ -228,6 +236,18 @@ static int config_set_option(struct fwd_config *c, int opt, const char *val, con
 		}
 		c->secret_file = val;
 		return 0;
+	case 'P': {
+		char host[FWD_METRICS_HOST_MAX + 1];
+		unsigned port;
+
+		if (fwd_metrics_http_split_addr(val, host, &port)) {
+			snprintf(err, errlen, "%s wants HOST:PORT, [IPV6]:PORT or :PORT, not '%s'",
+				 what, val);
+			return -EINVAL;
+		}
+		c->metrics_addr = val;
+		return 0;
+	}
 	case 'g':
 		if (fwd_log_parse_level(val, &level)) {
 			snprintf(err, errlen, "%s wants error, warn, info or debug, not '%s'", what,
@@ -259,6 +279,7 @@ int fwd_config_parse(struct fwd_config *c, int argc, char **argv, char *err, siz
 		{ "session-cache", required_argument, NULL, 'C' },
 		{ "synchronous", required_argument, NULL, 'y' },
 		{ "secret-file", required_argument, NULL, 'S' },
+		{ "metrics-addr", required_argument, NULL, 'P' },
 		{ "insecure", no_argument, NULL, 'I' },
 		{ "log-level", required_argument, NULL, 'g' },
 		{ "help", no_argument, NULL, 'h' },
@@ -283,6 +304,7 @@ int fwd_config_parse(struct fwd_config *c, int argc, char **argv, char *err, siz
 		{ 'M', "LITEFS_FWD_MAX_SESSIONS" },
 		{ 'C', "LITEFS_FWD_SESSION_CACHE_KIB" },
 		{ 'y', "LITEFS_FWD_SYNCHRONOUS" },
+		{ 'P', "LITEFS_FWD_METRICS_ADDR" },
 	};
 	char what[64];
 	int opt, rc;

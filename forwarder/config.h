@@ -45,6 +45,7 @@ struct fwd_config {
 	int max_sessions;     /* 1..FWD_MAX_SESSIONS */
 	int session_cache_kib; /* FWD_MIN_SESSION_CACHE_KIB..FWD_MAX_SESSION_CACHE_KIB */
 	int synchronous;      /* PRAGMA synchronous: 0 off, 1 normal, 2 full, 3 extra */
+	const char *metrics_addr; /* HOST:PORT of the Prometheus endpoint; NULL: none */
 	enum fwd_log_level log_level;
 	bool help;            /* --help was given: print fwd_config_usage and exit 0 */
 };
@@ -60,9 +61,10 @@ extern const char fwd_config_usage[];
  * LITEFS_FWD_LISTEN, LITEFS_FWD_MOUNT, LITEFS_FWD_WORKERS, LITEFS_FWD_MAX_MESSAGE,
  * LITEFS_FWD_CACHE_TTL_MS, LITEFS_FWD_EVENTS_URL, LITEFS_FWD_REQUEST_RECORD,
  * LITEFS_FWD_HOSTNAME, LITEFS_FWD_ADVERTISE, LITEFS_FWD_TABLE, LITEFS_FWD_SECRET_FILE,
- * LITEFS_FWD_MAX_SESSIONS, LITEFS_FWD_SESSION_CACHE_KIB, LITEFS_FWD_SYNCHRONOUS and then
- * to the defaults. Returns 0, or -EINVAL with a one-line reason in err (which names
- * the option or variable at fault). Uses getopt_long(), so it is not thread-safe. */
+ * LITEFS_FWD_MAX_SESSIONS, LITEFS_FWD_SESSION_CACHE_KIB, LITEFS_FWD_SYNCHRONOUS,
+ * LITEFS_FWD_METRICS_ADDR and then to the defaults. Returns 0, or -EINVAL with a one-line
+ * reason in err (which names the option or variable at fault). Uses getopt_long(), so it
+ * is not thread-safe. */
 int fwd_config_parse(struct fwd_config *c, int argc, char **argv, char *err, size_t errlen);
 
 #endif

@@ -1,6 +1,7 @@
-/* The daemon: options, signals, server. SIGTERM and SIGINT are blocked in every thread
- * (the mask is inherited by the workers) and taken by sigwait() in the main thread, which
- * does nothing else: no work ever happens in a signal handler. */
+/* The daemon: options, signals, metrics endpoint, server. SIGTERM and SIGINT are blocked
+ * in every thread (the mask is inherited by the workers and the metrics server) and taken
+ * by sigwait() in the main thread, which does nothing else: no work ever happens in a
+ * signal handler. */
 #include "daemon.h"
 
 #include <errno.h>
@@ -9,13 +10,18 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
+
+#include <sqlite3.h>
 
 #include "auth.h"
 #include "config.h"
 #include "fault.h"
 #include "litefs_info.h"
 #include "log.h"
+#include "metrics.h"
+#include "metrics_http.h"
 #include "server.h"
 #include "tracking.h"
 
@@ -41,11 +47,47 @@ static int daemon_advertised(const char *listen, const char *hostname, char *out
 	return 0;
 }
 
+/* Starts the metrics endpoint at addr for the registry of this process, describing this
+ * forwarder in it first. Returns 0 with *out set, or a negative errno (logged). */
+static int daemon_start_metrics(const struct fwd_config *c, const char *hostname,
+				struct fwd_metrics_http **out)
+{
+	struct timespec now;
+	struct fwd_metrics_node node;
+	char err[512];
+	const char *colon;
+	int rc;
+
+	clock_gettime(CLOCK_REALTIME, &now);
+	node = (struct fwd_metrics_node){
+		.hostname = hostname,
+		.listen = c->listen,
+		.mount = c->mount,
+		.sqlite_version = sqlite3_libversion(),
+		.workers = c->workers,
+		.max_sessions = c->max_sessions,
+		.start_time_ms = (int64_t)now.tv_sec * 1000 + now.tv_nsec / 1000000,
+	};
+	fwd_metrics_set_node(&fwd_metrics_process, &node);
+	rc = fwd_metrics_http_start(c->metrics_addr, &fwd_metrics_process, out, err, sizeof(err));
+	if (rc) {
+		fwd_log_error("%s", err);
+		return rc;
+	}
+	colon = strrchr(c->metrics_addr, ':');
+	fwd_log_info("serving Prometheus metrics at http://%.*s:%u/metrics",
+		     colon == c->metrics_addr ? 7 : (int)(colon - c->metrics_addr),
+		     colon == c->metrics_addr ? "0.0.0.0" : c->metrics_addr,
+		     fwd_metrics_http_port(*out));
+	return 0;
+}
+
 int fwd_daemon_main(int argc, char **argv)
 {
 	struct fwd_server_opts opts;
 	struct fwd_server *server;
 	struct fwd_tracking *tracking = NULL;
+	struct fwd_metrics_http *metrics = NULL;
 	static struct auth_key key;   /* large: not on the stack */
 	bool authenticated;
 	struct fwd_config c;
@@ -111,20 +153,26 @@ int fwd_daemon_main(int argc, char **argv)
 		.synchronous = c.synchronous + 1,
 	};
 	authenticated = key.len != 0;
-	rc = fwd_server_start(&opts, &server);
-	auth_key_clear(&key); /* the server keeps its copy */
-	if (rc) {
-		fwd_log_error("cannot serve %s: %s", c.listen, strerror(-rc));
-		return 1;
-	}
-	fwd_log_info("serving %s for the databases in %s, %d workers, messages up to %zu bytes, "
-		     "%s", c.listen, c.mount, c.workers, c.max_message,
-		     authenticated ? "requests authenticated" : "no authentication");
 	if (c.hostname)
 		snprintf(hostname, sizeof(hostname), "%s", c.hostname);
 	else if (gethostname(hostname, sizeof(hostname) - 1))
 		snprintf(hostname, sizeof(hostname), "localhost");
 	hostname[sizeof(hostname) - 1] = '\0';
+	/* before the server, so that an address that cannot be served stops the start */
+	if (c.metrics_addr && daemon_start_metrics(&c, hostname, &metrics)) {
+		auth_key_clear(&key);
+		return 1;
+	}
+	rc = fwd_server_start(&opts, &server);
+	auth_key_clear(&key); /* the server keeps its copy */
+	if (rc) {
+		fwd_log_error("cannot serve %s: %s", c.listen, strerror(-rc));
+		fwd_metrics_http_stop(metrics);
+		return 1;
+	}
+	fwd_log_info("serving %s for the databases in %s, %d workers, messages up to %zu bytes, "
+		     "%s", c.listen, c.mount, c.workers, c.max_message,
+		     authenticated ? "requests authenticated" : "no authentication");
 	if (*c.table) {
 		struct fwd_tracking_opts to = {
 			.mount = c.mount,
@@ -157,6 +205,7 @@ int fwd_daemon_main(int argc, char **argv)
 			     sig == SIGTERM ? "SIGTERM" : "SIGINT");
 	fwd_tracking_stop(tracking);
 	fwd_server_stop(server);
+	fwd_metrics_http_stop(metrics);
 	fwd_log_info("stopped");
 	return 0;
 }

@@ -23,6 +23,7 @@
 #include "fault.h"
 #include "litefs_errors.h"
 #include "log.h"
+#include "metrics.h"
 #include "reply.h"
 #include "walwrite.h"
 
@@ -1088,14 +1089,15 @@ out:
 }
 
 /* Answers req from the record when it is a request sent again (only those can have run
- * before) that ran. Returns 1 when out holds the answer (the recorded reply, or an ERROR
- * EAGAIN when the record cannot be read now: the request may have run, nothing may run
- * it), 0 when req is to run, or a negative errno (no reply). */
+ * before) that ran. Returns 1 when out holds the answer (the recorded reply, with
+ * *recorded set, or an ERROR EAGAIN when the record cannot be read now: the request may
+ * have run, nothing may run it), 0 when req is to run, or a negative errno (no reply). */
 static int exec_answer_repeat(struct fwd_exec_conn *c, const struct wire_exec *req, size_t max,
-			      struct wire_buf *out)
+			      struct wire_buf *out, bool *recorded)
 {
 	int rc = req->session_flags & WIRE_EXEC_REPEAT ? exec_record_lookup(c, req, out) : 0;
 
+	*recorded = rc == 1;
 	if (rc == 1)
 		fwd_log_info("request %llu: executed before, answered from the record",
 			     (unsigned long long)req->request_id);
@@ -1106,13 +1108,13 @@ static int exec_answer_repeat(struct fwd_exec_conn *c, const struct wire_exec *r
 	return rc;
 }
 
-/* A recordable request on c (held): answered from the record when it ran before, else run
- * by exec_run_recorded(). Returns as that. */
+/* A recordable request on c (held): answered from the record when it ran before (with
+ * *recorded set), else run by exec_run_recorded(). Returns as that. */
 static int exec_run_once(struct fwd_exec *x, struct fwd_exec_conn *c,
 			 const struct wire_exec *req, size_t max, struct wire_buf *out,
-			 struct exec_outcome *o, bool *executed, bool *wrote)
+			 struct exec_outcome *o, bool *executed, bool *wrote, bool *recorded)
 {
-	int rc = exec_answer_repeat(c, req, max, out);
+	int rc = exec_answer_repeat(c, req, max, out, recorded);
 
 	*executed = false;
 	*wrote = false;
@@ -1147,6 +1149,7 @@ struct exec_job {
 	struct wire_buf reply;          /* a kept job's reply, as recorded */
 	int rc;                         /* as exec_run_recorded() */
 	bool executed, wrote;
+	bool recorded;                  /* answered from the record of executed requests */
 	bool kept;                      /* its changes wait for the batch's commit */
 	bool alone;                     /* runs after the batch, in a transaction of its own */
 };
@@ -1166,7 +1169,7 @@ static void exec_job_reset(struct exec_job *j)
 	wire_buf_free(&j->reply);
 	j->reply = (struct wire_buf){ 0 };
 	j->rc = 1;
-	j->executed = j->wrote = j->kept = false;
+	j->executed = j->wrote = j->kept = j->recorded = false;
 }
 
 /* Undoes j's savepoint, keeping the transaction. */
@@ -1189,7 +1192,7 @@ static bool exec_job_in_batch(struct exec_job *j, uint64_t before)
 	int pending = 0, unused, rc;
 	bool changed;
 
-	rc = exec_answer_repeat(c, req, j->max, j->out);
+	rc = exec_answer_repeat(c, req, j->max, j->out, &j->recorded);
 	if (rc) {
 		j->rc = rc == 1 ? 0 : rc;
 		return true;
@@ -1348,7 +1351,8 @@ alone:
 		if (left >= 2 && !j->alone)
 			continue;
 		exec_job_reset(j);
-		j->rc = exec_run_once(x, c, j->req, j->max, j->out, j->o, &j->executed, &j->wrote);
+		j->rc = exec_run_once(x, c, j->req, j->max, j->out, j->o, &j->executed, &j->wrote,
+				      &j->recorded);
 		j->alone = false;
 	}
 unlock:
@@ -1383,6 +1387,8 @@ int fwd_exec_run(struct fwd_exec *x, const struct wire_exec *req, size_t max,
 
 		fwd_batch_submit(&c->batch, &j.base, exec_batch_run);
 		wire_buf_free(&j.reply);
+		if (j.recorded)
+			fwd_metrics_note_repeat();  /* in the thread answering the request */
 		rc = j.rc;
 		*executed = j.executed;
 		*wrote = j.wrote;

@@ -6,16 +6,22 @@
 
 #include <errno.h>
 #include <stdbool.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
+#include <unistd.h>
 
 #include <sqlite3.h>
 
 #include "dbname.h"
+#include "litefs_files.h"
 #include "log.h"
+#include "metrics.h"
 #include "reply.h"
 #include "role.h"
 #include "session.h"
+#include "version.h"
 
 static uint64_t request_fnv(uint64_t h, const void *p, size_t n)
 {
@@ -166,8 +172,10 @@ static int request_run_session(const struct fwd_request_ctx *c, const struct wir
 		if (rc && (req->session_flags & WIRE_EXEC_REPEAT)) {
 			int found = fwd_exec_lookup(c->exec, req, out);
 
-			if (found == 1)
+			if (found == 1) {
+				fwd_metrics_note_repeat();
 				return 0;
+			}
 			if (found == -EAGAIN)
 				return fwd_reply_error(out, c->max_message, id, EAGAIN,
 						       "the record of executed requests cannot "
@@ -198,6 +206,83 @@ static int request_run_session(const struct fwd_request_ctx *c, const struct wir
 	return rc;
 }
 
+/* Milliseconds this process has been running: its start time in clock ticks since boot
+ * (field 22 of /proc/self/stat) against CLOCK_BOOTTIME. 0 when it cannot be told. */
+static uint64_t request_uptime_ms(void)
+{
+	char buf[1024], *p;
+	unsigned long long start;
+	struct timespec now;
+	long hz = sysconf(_SC_CLK_TCK);
+	FILE *f = fopen("/proc/self/stat", "re");
+	size_t n;
+	int64_t ms;
+
+	if (!f)
+		return 0;
+	n = fread(buf, 1, sizeof(buf) - 1, f);
+	fclose(f);
+	buf[n] = '\0';
+	/* after the command name, which may hold spaces and parentheses: field 3 on */
+	p = strrchr(buf, ')');
+	if (!p || hz <= 0 || clock_gettime(CLOCK_BOOTTIME, &now) ||
+	    sscanf(p + 1, " %*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %*u %*u %*d %*d %*d "
+		   "%*d %*d %*d %llu", &start) != 1)
+		return 0;
+	ms = (int64_t)now.tv_sec * 1000 + now.tv_nsec / 1000000 -
+	     (int64_t)(start * 1000 / (unsigned long long)hz);
+	return ms > 0 ? (uint64_t)ms : 0;
+}
+
+/* Answers a PING (a health check: nothing executed, nothing recorded) with a PONG: the
+ * role read afresh, this forwarder's version, uptime and clock, and with
+ * WIRE_PING_DATABASES the TXID of each database of the mount. Returns 0, -ENOMEM, or
+ * -EMSGSIZE (out unchanged). */
+static int request_pong(const struct fwd_request_ctx *c, const struct wire_ping *ping,
+			struct wire_buf *out)
+{
+	const size_t max_dbs = 4096; /* beyond, the first ones by name */
+	struct wire_pong pong = { .request_id = ping->request_id };
+	struct litefs_db *dbs = NULL;
+	struct fwd_role_info role;
+	struct timespec now;
+	bool truncated;
+	size_t n = 0;
+	int rc;
+
+	if (fwd_role_get(c->role, true, &role)) {
+		pong.role = WIRE_ROLE_UNKNOWN;
+	} else {
+		pong.role = role.role == FWD_ROLE_PRIMARY ? WIRE_ROLE_PRIMARY :
+			    role.role == FWD_ROLE_REPLICA ? WIRE_ROLE_REPLICA : WIRE_ROLE_NO_MOUNT;
+		if (role.role == FWD_ROLE_REPLICA)
+			pong.primary = (struct wire_str){ role.primary,
+							  (uint32_t)strlen(role.primary) };
+	}
+	pong.version = (struct wire_str){ LITEFS_FWD_VERSION, sizeof(LITEFS_FWD_VERSION) - 1 };
+	pong.uptime_ms = request_uptime_ms();
+	clock_gettime(CLOCK_REALTIME, &now);
+	pong.clock_ms = (uint64_t)now.tv_sec * 1000 + (uint64_t)now.tv_nsec / 1000000;
+	if ((ping->flags & WIRE_PING_DATABASES) && pong.role != WIRE_ROLE_NO_MOUNT &&
+	    litefs_dbs_list(c->mount, max_dbs, &dbs, &n, &truncated) == 0 && n) {
+		pong.dbs = calloc(n, sizeof(*pong.dbs));
+		if (!pong.dbs) {
+			free(dbs);
+			return -ENOMEM;
+		}
+		for (size_t i = 0; i < n; i++)
+			pong.dbs[i] = (struct wire_pong_db){
+				.name = { dbs[i].name, (uint32_t)strlen(dbs[i].name) },
+				.txid = dbs[i].pos_rc ? 0 : dbs[i].txid,
+			};
+		pong.ndbs = (uint32_t)n;
+	}
+	rc = wire_encode_pong(out, &pong, c->max_message);
+	free(pong.dbs);
+	free(dbs);
+	return rc;
+}
+
 int fwd_request_handle(const struct fwd_request_ctx *c, const void *msg, size_t len,
 		       struct wire_buf *out)
 {
@@ -214,6 +299,14 @@ int fwd_request_handle(const struct fwd_request_ctx *c, const void *msg, size_t 
 		return request_reply_undecodable(c, msg, len, rc, out);
 	req = &m.u.exec;
 	id = req->request_id;
+	if (m.type == WIRE_PING) {
+		rc = request_pong(c, &m.u.ping, out);
+		if (rc == -EMSGSIZE)
+			rc = fwd_reply_error(out, c->max_message, m.u.ping.request_id, EMSGSIZE,
+					     "the answer to the health check exceeds %zu bytes",
+					     c->max_message);
+		goto out;
+	}
 	if (m.type != WIRE_EXEC) {
 		rc = fwd_reply_error(out, c->max_message, wire_peek_request_id(msg, len), EBADMSG,
 				     "not an EXEC request (type %u)", m.type);
@@ -246,6 +339,7 @@ int fwd_request_handle(const struct fwd_request_ctx *c, const void *msg, size_t 
 	if (hit) {
 		fwd_log_debug("request %llu: repeat, answered from the record",
 			      (unsigned long long)id);
+		fwd_metrics_note_repeat();
 		rc = wire_buf_append(out, hit->bytes, hit->len);
 		fwd_dedup_release(c->dedup, hit);
 		goto out;

@@ -14,6 +14,7 @@
 
 #include "litefs_info.h"
 #include "log.h"
+#include "metrics.h"
 
 /* How long a question to LiteFS's HTTP API may take. */
 #define ROLE_INFO_TIMEOUT_MS 1000
@@ -140,10 +141,12 @@ int fwd_role_get(struct fwd_role_cache *c, bool fresh, struct fwd_role_info *inf
 	/* A slower reader must not put back an answer older than the one cached. */
 	if (rc) {
 		c->valid = false;
+		fwd_metrics_set_role(&fwd_metrics_process, rc, info);
 	} else if (!c->valid || now >= c->read_ms) {
 		c->info = *info;
 		c->read_ms = now;
 		c->valid = true;
+		fwd_metrics_set_role(&fwd_metrics_process, 0, info);
 	}
 	pthread_mutex_unlock(&c->lock);
 	return rc;

@@ -24,6 +24,7 @@
 #include "authn.h"
 #include "dedup.h"
 #include "log.h"
+#include "metrics.h"
 #include "request.h"
 #include "role.h"
 #include "session.h"
@@ -202,18 +203,36 @@ static int server_receive(struct server_worker *w, struct server_request *r)
 	}
 }
 
+/* What became of request r, answered with reply (rc 0) or not at all. */
+static enum fwd_metrics_outcome server_outcome(const struct server_request *r, bool refused,
+					       int rc, const struct wire_buf *reply)
+{
+	if (refused)
+		return FWD_METRICS_UNAUTHENTICATED;
+	if (r->refuse)
+		return FWD_METRICS_STOPPING;
+	if (rc)
+		return FWD_METRICS_NO_REPLY;
+	if (fwd_metrics_noted_repeat())
+		return FWD_METRICS_REPEAT;
+	return fwd_metrics_classify_reply(reply->p, reply->len);
+}
+
 /* Answers r and sends the reply; frees r's body. A request that gets no reply (not even
  * an ERROR could be made) is left to the client's resend. */
 static void server_answer(struct server_worker *w, struct server_request *r)
 {
 	struct fwd_server *s = w->server;
 	struct wire_buf reply = { 0 };
+	struct fwd_metrics_timer timer;
+	enum fwd_metrics_outcome outcome;
 	struct nn_iovec iov;
 	struct nn_msghdr hdr;
-	size_t len = r->len;
+	size_t len = r->len, sent = 0;
 	bool refused = false;
 	int rc;
 
+	fwd_metrics_request_begin(&fwd_metrics_process, &timer);
 	if (s->authn_on &&
 	    fwd_authn_check(&s->authn, r->body, r->len, &len, &reply, s->max_message)) {
 		/* refused, nothing executed: the ERROR is sent as it is (unsealed) */
@@ -235,6 +254,7 @@ static void server_answer(struct server_worker *w, struct server_request *r)
 	}
 	if (!rc && s->authn_on && !refused)
 		rc = fwd_authn_seal(&s->authn, &reply);
+	outcome = server_outcome(r, refused, rc, &reply);
 	nn_freemsg(r->body);
 	r->body = NULL;
 	if (!__atomic_load_n(&s->ticking, __ATOMIC_ACQUIRE) && fwd_sessions_count(s->sessions)) {
@@ -249,12 +269,15 @@ static void server_answer(struct server_worker *w, struct server_request *r)
 					  .msg_control = r->ctrl, .msg_controllen = r->ctrl_len };
 		/* A raw REP socket never blocks a send: a reply to a client that has gone is
 		 * dropped by nanomsg. */
-		if (nn_sendmsg(s->sock, &hdr, 0) < 0)
+		if (nn_sendmsg(s->sock, &hdr, 0) < 0) {
 			fwd_log_warn("worker %d: reply not sent: %s", w->index,
 				     nn_strerror(nn_errno()));
-		else
+		} else {
 			__atomic_store_n(&s->last_send_ms, server_now_ms(), __ATOMIC_RELAXED);
+			sent = reply.len;
+		}
 	}
+	fwd_metrics_request_end(&fwd_metrics_process, &timer, outcome, r->len, sent);
 	wire_buf_free(&reply);
 	if (r->counted)
 		__atomic_sub_fetch(&s->executing, 1, __ATOMIC_ACQ_REL);

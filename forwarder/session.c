@@ -10,6 +10,8 @@
 #include <string.h>
 #include <time.h>
 
+#include "metrics.h"
+
 #define SESSION_BUCKETS 256
 /* Ids of sessions rolled back for idleness, remembered so that their clients are told. */
 #define SESSION_EXPIRED_RING 1024
@@ -90,6 +92,7 @@ void fwd_sessions_destroy(struct fwd_sessions *ss)
 {
 	if (!ss)
 		return;
+	fwd_metrics_add_sessions(&fwd_metrics_process, -(int64_t)ss->count);
 	for (size_t b = 0; b < SESSION_BUCKETS; b++) {
 		struct fwd_session *s, *next;
 
@@ -129,6 +132,7 @@ int fwd_session_reserve(struct fwd_sessions *ss, uint64_t id, uint32_t timeout_m
 	s->held = true;
 	*pp = s;
 	ss->count++;
+	fwd_metrics_add_sessions(&fwd_metrics_process, 1);
 	*out = s;
 out:
 	pthread_mutex_unlock(&ss->lock);
@@ -143,6 +147,8 @@ static struct fwd_session *session_expire(struct fwd_sessions *ss, struct fwd_se
 
 	*pp = s->next;
 	ss->count--;
+	fwd_metrics_add_sessions(&fwd_metrics_process, -1);
+	fwd_metrics_count_session_expired(&fwd_metrics_process);
 	ss->expired[ss->expired_next] = s->id;
 	ss->expired_next = (ss->expired_next + 1) % SESSION_EXPIRED_RING;
 	return s;
@@ -205,6 +211,7 @@ void fwd_session_release(struct fwd_sessions *ss, struct fwd_session *s, bool en
 		if (*pp == s) {
 			*pp = s->next;
 			ss->count--;
+			fwd_metrics_add_sessions(&fwd_metrics_process, -1);
 		}
 	} else {
 		s->held = false;

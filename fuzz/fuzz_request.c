@@ -267,7 +267,7 @@ static void check_reply(const uint8_t *data, size_t size, int rc, const struct w
 	struct wire_msg req, rep;
 	uint64_t rep_id;
 	int drc, want_code = 0;
-	bool want_error = true;
+	bool want_error = true, want_pong = false;
 	uint64_t want_id = wire_peek_request_id(data, size);
 
 	if (rc) {
@@ -284,6 +284,8 @@ static void check_reply(const uint8_t *data, size_t size, int rc, const struct w
 	drc = wire_decode(data, size, MAX_MESSAGE, &req);
 	if (drc == -EPROTONOSUPPORT || drc == -EMSGSIZE || drc == -ENOMEM)
 		want_code = -drc;
+	else if (!drc && req.type == WIRE_PING)
+		want_pong = true, want_error = false;
 	else if (drc || req.type != WIRE_EXEC)
 		want_code = EBADMSG;
 	else if (req.u.exec.request_id == 0)
@@ -308,6 +310,11 @@ static void check_reply(const uint8_t *data, size_t size, int rc, const struct w
 	case WIRE_DESCRIPTION:
 		rep_id = rep.u.description.request_id;
 		break;
+	case WIRE_PONG:
+		if (!want_pong)
+			fail("a PONG to another request than a PING", rep.type);
+		rep_id = rep.u.pong.request_id;
+		break;
 	default:
 		fail("a reply of a request type", rep.type);
 		return;
@@ -315,6 +322,9 @@ static void check_reply(const uint8_t *data, size_t size, int rc, const struct w
 	if (want_error && (rep.type != WIRE_ERROR || rep.u.error.code != want_code))
 		fail("a refused request got another reply than the ERROR due",
 		     rep.type == WIRE_ERROR ? rep.u.error.code : -(long)rep.type);
+	if (want_pong && rep.type != WIRE_PONG &&
+	    !(rep.type == WIRE_ERROR && rep.u.error.code == EMSGSIZE))
+		fail("a PING got another reply than a PONG", rep.type);
 	if (rep_id != want_id)
 		fail("the reply carries another request id", (long)rep_id);
 	wire_msg_free(&rep);

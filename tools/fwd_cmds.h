@@ -6,5 +6,9 @@
 
 /* tools/fwd_run.c: the container entrypoint. */
 int fwd_run_main(int argc, char **argv);
+/* tools/fwd_status.c: this node's health, for people and for monitoring. */
+int fwd_status_main(int argc, char **argv);
+/* tools/fwd_doctor.c: whether a program can be interposed, and the set-up. */
+int fwd_doctor_main(int argc, char **argv);
 
 #endif

@@ -24,13 +24,18 @@ static const char main_usage[] =
 	"                        (the entrypoint of a container)\n"
 	"  forwarder [OPTIONS]   execute the statements forwarded by programs on the\n"
 	"                        replicas while this node is the primary\n"
-
+	"  status [--json]       this node's role, primary, forwarder and databases; exit\n"
+	"                        status 1 when writes cannot be forwarded now\n"
+	"  doctor [CMD [ARGS]]   whether CMD can be interposed, and whether this node is set\n"
+	"                        up for forwarding; each problem with its fix\n"
 	"\n"
 	"Run 'litefs-fwd COMMAND --help' for the details of a command.\n";
 
 static const struct main_cmd main_cmds[] = {
 	{ "run", fwd_run_main },
 	{ "forwarder", fwd_daemon_main },
+	{ "status", fwd_status_main },
+	{ "doctor", fwd_doctor_main },
 };
 
 static int main_is_help(const char *arg)
