@@ -90,8 +90,9 @@ $(BUILD)/libforwarder.a: $(FORWARDER_OBJS)
 # The unit test of `litefs-fwd run`'s pure parts compiles them in by path.
 $(BUILD)/obj/tests/test_fwd_run.o: $(wildcard tools/fwd_run_*.c)
 
-# `litefs-fwd run` looks for the interposer where `make install` puts it, among other places.
-$(BUILD)/obj/tools/fwd_run.o: CFLAGS += -DLITEFS_FWD_LIBDIR='"$(LIBDIR)"'
+# `litefs-fwd run` and `doctor` look for the interposer where `make install` puts it, among
+# other places.
+$(BUILD)/obj/tools/fwd_run.o $(BUILD)/obj/tools/fwd_doctor.o: CFLAGS += -DLITEFS_FWD_LIBDIR='"$(LIBDIR)"'
 
 $(BUILD)/litefs-fwd: $(BUILD)/obj/tools/fwd_main.o $(FWD_CMD_OBJS) $(BUILD)/libforwarder.a \
 		$(BUILD)/libcommon.a

@@ -62,6 +62,19 @@ case ${E2E_SANITIZE:-} in
 	;;
 esac
 
+# The environment `litefs-fwd run` is started with. Built with a sanitizer, every program
+# the interposer is loaded into needs the sanitizer's runtime preloaded as well: it is the
+# LD_PRELOAD run is started with (kept after the interposer, which run puts first), and its
+# check that it comes first is turned off; the host programs' own leaks at exit are not
+# ours to report.
+FWD_RUN_BASE_PRELOAD=${FWD_PRELOAD%"$FWD_LIB"}
+FWD_RUN_BASE_PRELOAD=${FWD_RUN_BASE_PRELOAD%:}
+FWD_RUN_ENV=()
+[[ -n $FWD_RUN_BASE_PRELOAD ]] && FWD_RUN_ENV+=("LD_PRELOAD=$FWD_RUN_BASE_PRELOAD")
+case ${E2E_SANITIZE:-} in
+*address*) FWD_RUN_ENV+=(ASAN_OPTIONS=detect_leaks=0:verify_asan_link_order=0) ;;
+esac
+
 # on DIR NODE CMD...: CMD on NODE with the interposer preloaded.
 on() {
 	local dir=$1 node=$2

@@ -11,17 +11,9 @@ RUN_HELPERS=$E2E_DIR/run
 # the interposer as run finds it beside the executable (the build tree)
 RUN_LIB=$(realpath "$FWD_LIB")
 
-# Built with a sanitizer, every program the interposer is loaded into needs the sanitizer's
-# runtime preloaded as well: it is the LD_PRELOAD run is started with (kept after the
-# interposer), and its check that it comes first is turned off; the host programs' own
-# leaks at exit are not ours to report.
-RUN_BASE_PRELOAD=${FWD_PRELOAD%"$FWD_LIB"}
-RUN_BASE_PRELOAD=${RUN_BASE_PRELOAD%:}
-RUN_ENV=()
-[[ -n $RUN_BASE_PRELOAD ]] && RUN_ENV+=("LD_PRELOAD=$RUN_BASE_PRELOAD")
-case ${E2E_SANITIZE:-} in
-*address*) RUN_ENV+=(ASAN_OPTIONS=detect_leaks=0:verify_asan_link_order=0) ;;
-esac
+# the environment run is started with (fwd_lib.sh: the sanitizer's runtime, if any)
+RUN_BASE_PRELOAD=$FWD_RUN_BASE_PRELOAD
+RUN_ENV=("${FWD_RUN_ENV[@]}")
 
 # `litefs-fwd run`, as a command prefix (env execs it: a background job's pid is run's)
 RUN=(env "${RUN_ENV[@]}" "$FWD_BIN" run)
