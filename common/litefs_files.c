@@ -1,6 +1,7 @@
 /* LiteFS's -pos and .lag files and the databases of a mount (see litefs_files.h). */
 #include "litefs_files.h"
 
+#include <ctype.h>
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -219,4 +220,32 @@ fail:
 	closedir(d);
 	free(dbs);
 	return rc;
+}
+
+int litefs_primary_read(const char *path, char *host, size_t size)
+{
+	char buf[256], *start;
+	size_t len;
+	ssize_t n;
+	int fd, rc;
+
+	host[0] = '\0';
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	do
+		n = read(fd, buf, sizeof(buf) - 1);
+	while (n < 0 && errno == EINTR);
+	rc = n < 0 ? -errno : 0;
+	close(fd);
+	if (rc)
+		return rc;
+	len = (size_t)n;
+	while (len > 0 && isspace((unsigned char)buf[len - 1]))
+		len--;
+	buf[len] = '\0';
+	for (start = buf; isspace((unsigned char)*start); start++)
+		;
+	snprintf(host, size, "%s", start);
+	return 0;
 }

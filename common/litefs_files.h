@@ -37,6 +37,12 @@ int litefs_pos_read(const char *mount, const char *db, uint64_t *txid, uint64_t 
 /* Reads <mount>/.lag. Returns 0, -errno of opening or reading it, or -EBADMSG. */
 int litefs_lag_read(const char *mount, int32_t *lag_ms);
 
+/* Reads the primary's hostname from path (a replica's .primary: the name and a newline)
+ * into host (size bytes, cut to fit), white space around it left out, as the interposer,
+ * the forwarder and the tools all read it. Returns 0, or -errno of opening or reading it
+ * (-ENOENT: no such file, on the primary or a replica with no primary); host is "" then. */
+int litefs_primary_read(const char *path, char *host, size_t size);
+
 struct litefs_db {
 	char name[NAME_MAX + 1];
 	int pos_rc;          /* 0 when txid and checksum were read from <db>-pos; else as

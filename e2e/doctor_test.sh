@@ -15,17 +15,7 @@ source "$(dirname "${BASH_SOURCE[0]}")/status/common.sh"
 SECRET="doctor check secret, 32 bytes!!"
 
 # doctor_on DIR NODE [ENV...] -- [ARGS...]: `litefs-fwd doctor ARGS` on NODE (see fwd_on).
-doctor_on() {
-	local dir=$1 node=$2
-	shift 2
-	local -a envs=()
-	while (($#)) && [[ $1 != -- ]]; do
-		envs+=("$1")
-		shift
-	done
-	[[ ${1:-} == -- ]] && shift
-	fwd_on "$dir" "$node" "${envs[@]}" -- doctor "$@"
-}
+doctor_on() { fwd_cmd_on doctor "$@"; }
 
 # build_programs DIR: a small program that runs its second argument as SQL on the database
 # its first names, built four ways in DIR: dyn (linked with -lsqlite3), emb (SQLite's

@@ -12,17 +12,7 @@ source "$(dirname "${BASH_SOURCE[0]}")/status/common.sh"
 SECRET="status check secret, 32 bytes!!"
 
 # status_on DIR NODE [ENV...] -- [ARGS...]: `litefs-fwd status ARGS` on NODE (see fwd_on).
-status_on() {
-	local dir=$1 node=$2
-	shift 2
-	local -a envs=()
-	while (($#)) && [[ $1 != -- ]]; do
-		envs+=("$1")
-		shift
-	done
-	[[ ${1:-} == -- ]] && shift
-	fwd_on "$dir" "$node" "${envs[@]}" -- status "$@"
-}
+status_on() { fwd_cmd_on status "$@"; }
 
 # _init_says_replica URL: the first event of the stream at URL says replica.
 _init_says_replica() {

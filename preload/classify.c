@@ -50,6 +50,7 @@
  * not know makes the statement UNSUPPORTED (unless it is an EXPLAIN). Tables a write reads
  * do not matter. */
 #include "classify.h"
+#include "sqltext.h"
 
 #include <sqlite3.h>
 #include <stdlib.h>
@@ -78,17 +79,6 @@ static bool name_eq(const char *a, const char *b)
 		b++;
 	}
 	return ascii_lower((unsigned char)*a) == ascii_lower((unsigned char)*b);
-}
-
-/* s[0..n) equals the NUL-terminated word w, ignoring ASCII case. */
-static bool word_eq(const char *s, size_t n, const char *w)
-{
-	size_t i;
-
-	for (i = 0; i < n && w[i]; i++)
-		if (ascii_lower((unsigned char)s[i]) != ascii_lower((unsigned char)w[i]))
-			return false;
-	return i == n && !w[i];
 }
 
 static bool is_temp(const char *schema)
@@ -187,58 +177,6 @@ static bool pragma_reads_file(const char *name)
 
 /* --- VACUUM, from the statement text ---------------------------------------------------- */
 
-static bool is_space(char c)
-{
-	/* SQLite's tokenizer: \v is not white space. */
-	return c == ' ' || c == '\t' || c == '\n' || c == '\f' || c == '\r';
-}
-
-static bool is_ident_char(char c)
-{
-	unsigned char u = (unsigned char)c;
-
-	return (u >= 'a' && u <= 'z') || (u >= 'A' && u <= 'Z') || (u >= '0' && u <= '9') ||
-	       u == '_' || u == '$' || u >= 0x80;
-}
-
-static bool is_ident_start(char c)
-{
-	return is_ident_char(c) && !(c >= '0' && c <= '9') && c != '$';
-}
-
-/* Skips white space and comments; also ';' when semis is set. */
-static const char *skip_blank(const char *p, bool semis)
-{
-	for (;;) {
-		if (is_space(*p) || (semis && *p == ';')) {
-			p++;
-		} else if (p[0] == '-' && p[1] == '-') {
-			while (*p && *p != '\n')
-				p++;
-		} else if (p[0] == '/' && p[1] == '*') {
-			p += 2;
-			while (*p && !(p[0] == '*' && p[1] == '/'))
-				p++;
-			if (*p)
-				p += 2;
-		} else {
-			return p;
-		}
-	}
-}
-
-/* A bare word at p: its length (0 when p does not start one). */
-static size_t word_len(const char *p)
-{
-	size_t n = 0;
-
-	if (!is_ident_start(*p))
-		return 0;
-	while (is_ident_char(p[n]))
-		n++;
-	return n;
-}
-
 enum vacuum_kind {
 	VACUUM_NONE,    /* not a VACUUM: nothing to add */
 	VACUUM_INTO,    /* VACUUM ... INTO: reads the database, writes another file */
@@ -257,16 +195,16 @@ static enum vacuum_kind parse_vacuum(const char *sql, char **name)
 	*name = NULL;
 	if (!sql)
 		return VACUUM_NONE;
-	p = skip_blank(sql, true);
-	n = word_len(p);
-	if (!word_eq(p, n, "VACUUM"))
+	p = sqltext_skip_blank(sql, true);
+	n = sqltext_word_len(p);
+	if (!sqltext_word_eq(p, n, "VACUUM"))
 		return VACUUM_NONE;
-	p = skip_blank(p + n, false);
+	p = sqltext_skip_blank(p + n, false);
 	if (!*p || *p == ';')
 		return VACUUM_SCHEMA;
-	n = word_len(p);
+	n = sqltext_word_len(p);
 	if (n) {
-		if (word_eq(p, n, "INTO"))
+		if (sqltext_word_eq(p, n, "INTO"))
 			return VACUUM_INTO;
 		copy = strndup(p, n);
 		if (!copy)
@@ -296,9 +234,9 @@ static enum vacuum_kind parse_vacuum(const char *sql, char **name)
 	} else {
 		return VACUUM_UNKNOWN;
 	}
-	p = skip_blank(p, false);
-	n = word_len(p);
-	if (word_eq(p, n, "INTO")) {
+	p = sqltext_skip_blank(p, false);
+	n = sqltext_word_len(p);
+	if (sqltext_word_eq(p, n, "INTO")) {
 		free(copy);
 		return VACUUM_INTO;
 	}
@@ -586,30 +524,30 @@ void classify_statement(const struct classify_event *ev, size_t nev, const char 
 
 enum classify_txn_op classify_txn_op(const char *sql)
 {
-	const char *p = skip_blank(sql, true);
-	size_t n = word_len(p);
+	const char *p = sqltext_skip_blank(sql, true);
+	size_t n = sqltext_word_len(p);
 
-	if (word_eq(p, n, "commit") || word_eq(p, n, "end"))
+	if (sqltext_word_eq(p, n, "commit") || sqltext_word_eq(p, n, "end"))
 		return CLASSIFY_TXN_COMMIT;
-	if (word_eq(p, n, "savepoint"))
+	if (sqltext_word_eq(p, n, "savepoint"))
 		return CLASSIFY_TXN_SAVEPOINT;
-	if (word_eq(p, n, "release"))
+	if (sqltext_word_eq(p, n, "release"))
 		return CLASSIFY_TXN_RELEASE;
-	if (word_eq(p, n, "begin")) {
-		p = skip_blank(p + n, false);
-		n = word_len(p);
-		if (word_eq(p, n, "immediate") || word_eq(p, n, "exclusive"))
+	if (sqltext_word_eq(p, n, "begin")) {
+		p = sqltext_skip_blank(p + n, false);
+		n = sqltext_word_len(p);
+		if (sqltext_word_eq(p, n, "immediate") || sqltext_word_eq(p, n, "exclusive"))
 			return CLASSIFY_TXN_BEGIN_WRITE;
 		return CLASSIFY_TXN_BEGIN;
 	}
-	if (word_eq(p, n, "rollback")) {
-		p = skip_blank(p + n, false);
-		n = word_len(p);
-		if (word_eq(p, n, "transaction")) {
-			p = skip_blank(p + n, false);
-			n = word_len(p);
+	if (sqltext_word_eq(p, n, "rollback")) {
+		p = sqltext_skip_blank(p + n, false);
+		n = sqltext_word_len(p);
+		if (sqltext_word_eq(p, n, "transaction")) {
+			p = sqltext_skip_blank(p + n, false);
+			n = sqltext_word_len(p);
 		}
-		return word_eq(p, n, "to") ? CLASSIFY_TXN_ROLLBACK_TO : CLASSIFY_TXN_ROLLBACK;
+		return sqltext_word_eq(p, n, "to") ? CLASSIFY_TXN_ROLLBACK_TO : CLASSIFY_TXN_ROLLBACK;
 	}
 	return CLASSIFY_TXN_UNKNOWN;
 }

@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include "config.h"
+#include "endpoint.h"
 #include "log.h"
 #include "sqlname.h"
 #include "trace.h"
@@ -89,7 +90,7 @@ static void config_load_once(void)
 	fwd_config.max_message = (unsigned)config_int("LITEFS_FWD_MAX_MESSAGE",
 						      (int)WIRE_DEFAULT_MAX_MESSAGE, 4096, INT32_MAX);
 	snprintf(fwd_config.endpoint, sizeof(fwd_config.endpoint), "%s",
-		 ep && *ep ? ep : "tcp://{primary}:20208");
+		 ep && *ep ? ep : ENDPOINT_DEFAULT_TEMPLATE);
 	fwd_config.endpoints = eps && *eps ? strdup(eps) : NULL;
 	log_debug("mount %s (%s), endpoint %s%s%s", fwd_config.mount,
 		  fwd_config.litefs ? "LiteFS present" : "no LiteFS: everything runs locally",
@@ -104,45 +105,10 @@ void config_load(void)
 
 int config_endpoint_mapped(const char *host, char *buf, size_t len)
 {
-	size_t hl = strlen(host);
-	const char *p;
-
-	for (p = fwd_config.endpoints; p && *p;) {
-		const char *end = strchr(p, ',');
-		size_t n = end ? (size_t)(end - p) : strlen(p);
-
-		if (n > hl && !strncmp(p, host, hl) && p[hl] == '=') {
-			if (n - hl - 1 >= len)
-				return -ENAMETOOLONG;
-			memcpy(buf, p + hl + 1, n - hl - 1);
-			buf[n - hl - 1] = '\0';
-			return 0;
-		}
-		p += n;
-		if (*p == ',')
-			p++;
-	}
-	return -ENOENT;
+	return endpoint_mapped(fwd_config.endpoints, host, buf, len);
 }
 
 int config_endpoint_template(const char *host, char *buf, size_t len)
 {
-	size_t hl = strlen(host), o = 0;
-	const char *tmpl;
-
-	for (tmpl = fwd_config.endpoint; *tmpl;) {
-		if (!strncmp(tmpl, "{primary}", 9)) {
-			if (o + hl >= len)
-				return -ENAMETOOLONG;
-			memcpy(buf + o, host, hl);
-			o += hl;
-			tmpl += 9;
-		} else {
-			if (o + 1 >= len)
-				return -ENAMETOOLONG;
-			buf[o++] = *tmpl++;
-		}
-	}
-	buf[o] = '\0';
-	return 0;
+	return endpoint_from_template(fwd_config.endpoint, host, buf, len);
 }

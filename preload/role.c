@@ -1,5 +1,4 @@
 /* The role view of this node (see role.h). */
-#include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
@@ -10,6 +9,7 @@
 #include <unistd.h>
 
 #include "config.h"
+#include "litefs_files.h"
 #include "log.h"
 #include "role.h"
 
@@ -56,29 +56,9 @@ void role_unlock(void)
  * -errno. */
 static int role_read_file(char *host, size_t size)
 {
-	char buf[256], *start;
-	ssize_t n;
-	size_t len;
-	int fd, rc;
+	int rc = litefs_primary_read(fwd_config.primary_file, host, size);
 
-	host[0] = '\0';
-	fd = open(fwd_config.primary_file, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return errno == ENOENT ? 0 : -errno;
-	n = read(fd, buf, sizeof(buf) - 1);
-	rc = n < 0 ? -errno : 0;
-	close(fd);
-	if (rc)
-		return rc;
-	/* white space around the name is not part of it (as the forwarder reads it) */
-	len = (size_t)n;
-	while (len > 0 && isspace((unsigned char)buf[len - 1]))
-		len--;
-	buf[len] = '\0';
-	for (start = buf; isspace((unsigned char)*start); start++)
-		;
-	snprintf(host, size, "%s", start);
-	return 0;
+	return rc == -ENOENT ? 0 : rc;
 }
 
 /* Sets v's endpoint, and whether it is a replica, for v->primary ("" when no primary is

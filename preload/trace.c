@@ -29,6 +29,7 @@
 #include <unistd.h>
 
 #include "log.h"
+#include "sqltext.h"
 
 bool trace_enabled;
 
@@ -327,56 +328,6 @@ enum trace_reason trace_reason_from_errno(int err)
 
 /* --- statement kinds ------------------------------------------------------------------- */
 
-static bool trace_is_space(char c)
-{
-	return c == ' ' || c == '\t' || c == '\n' || c == '\f' || c == '\r';
-}
-
-static bool trace_is_word_char(char c)
-{
-	unsigned char u = (unsigned char)c;
-
-	return (u >= 'a' && u <= 'z') || (u >= 'A' && u <= 'Z') || (u >= '0' && u <= '9') ||
-	       u == '_' || u == '$' || u >= 0x80;
-}
-
-/* Past white space and comments. */
-static const char *trace_skip_blank(const char *p)
-{
-	for (;;) {
-		if (trace_is_space(*p)) {
-			p++;
-		} else if (p[0] == '-' && p[1] == '-') {
-			while (*p && *p != '\n')
-				p++;
-		} else if (p[0] == '/' && p[1] == '*') {
-			p += 2;
-			while (*p && !(p[0] == '*' && p[1] == '/'))
-				p++;
-			if (*p)
-				p += 2;
-		} else {
-			return p;
-		}
-	}
-}
-
-/* Whether the word at p[0..n) is w (upper case), ignoring ASCII case. */
-static bool trace_word_is(const char *p, size_t n, const char *w)
-{
-	size_t i;
-
-	for (i = 0; i < n && w[i]; i++) {
-		char c = p[i];
-
-		if (c >= 'a' && c <= 'z')
-			c = (char)(c - 'a' + 'A');
-		if (c != w[i])
-			return false;
-	}
-	return i == n && !w[i];
-}
-
 /* The kind a statement's first keyword, p[0..n), says. NULL for WITH. */
 static const char *trace_kind_of_word(const char *p, size_t n)
 {
@@ -390,10 +341,10 @@ static const char *trace_kind_of_word(const char *p, size_t n)
 		{ "REINDEX", "maintenance" },
 	};
 
-	if (trace_word_is(p, n, "WITH"))
+	if (sqltext_word_eq(p, n, "WITH"))
 		return NULL;
 	for (size_t i = 0; i < sizeof(words) / sizeof(words[0]); i++)
-		if (trace_word_is(p, n, words[i].word))
+		if (sqltext_word_eq(p, n, words[i].word))
 			return words[i].kind;
 	return "other";
 }
@@ -404,7 +355,7 @@ static const char *trace_kind_after_with(const char *p)
 {
 	int depth = 0;
 
-	while (*(p = trace_skip_blank(p))) {
+	while (*(p = sqltext_skip_blank(p, false))) {
 		size_t n = 0;
 
 		if (*p == '(') {
@@ -420,8 +371,8 @@ static const char *trace_kind_after_with(const char *p)
 				;
 			if (*p)
 				p++;
-		} else if (trace_is_word_char(*p)) {
-			while (trace_is_word_char(p[n]))
+		} else if (sqltext_is_word_char(*p)) {
+			while (sqltext_is_word_char(p[n]))
 				n++;
 			if (depth == 0) {
 				const char *kind = trace_kind_of_word(p, n);
@@ -463,8 +414,8 @@ const char *trace_kind(bool txn, enum classify_txn_op op, const char *sql)
 	}
 	if (!sql)
 		return "other";
-	p = trace_skip_blank(sql);
-	while (trace_is_word_char(p[n]))
+	p = sqltext_skip_blank(sql, false);
+	while (sqltext_is_word_char(p[n]))
 		n++;
 	kind = trace_kind_of_word(p, n);
 	return kind ? kind : trace_kind_after_with(p + n);

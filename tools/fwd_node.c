@@ -1,7 +1,6 @@
 /* This node's view (see fwd_node.h). */
 #include "fwd_node.h"
 
-#include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -15,6 +14,7 @@
 #include <sqlite3.h>
 
 #include "endpoint.h"
+#include "litefs_files.h"
 
 /* How long a database's lock may keep the tracking table from being read. */
 #define NODE_TRACKING_BUSY_MS 1000
@@ -104,35 +104,6 @@ const char *fwd_node_source_name(enum fwd_node_source source)
 	return "none";
 }
 
-/* Reads .primary as the interposer does: the name it holds, without the white space
- * around it. Returns 0, -ENOENT when there is no such file, or another -errno. */
-static int node_read_primary_file(const char *path, char *host, size_t size)
-{
-	char buf[256], *start;
-	size_t len;
-	ssize_t n;
-	int fd, rc;
-
-	host[0] = '\0';
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return -errno;
-	do
-		n = read(fd, buf, sizeof(buf) - 1);
-	while (n < 0 && errno == EINTR);
-	rc = n < 0 ? -errno : 0;
-	close(fd);
-	if (rc)
-		return rc;
-	len = (size_t)n;
-	while (len > 0 && isspace((unsigned char)buf[len - 1]))
-		len--;
-	buf[len] = '\0';
-	for (start = buf; isspace((unsigned char)*start); start++)
-		;
-	snprintf(host, size, "%s", start);
-	return 0;
-}
 
 /* --- the event stream ------------------------------------------------------------------- */
 
@@ -384,7 +355,7 @@ int fwd_node_inspect(struct fwd_node *n, int timeout_ms)
 {
 	char path[PATH_MAX + NAME_MAX + 2];
 
-	n->primary_file_rc = node_read_primary_file(n->env.primary_file, n->primary_file_host,
+	n->primary_file_rc = litefs_primary_read(n->env.primary_file, n->primary_file_host,
 						     sizeof(n->primary_file_host));
 	/* where LiteFS is absent there is nobody to ask */
 	n->events.rc = -ENOENT;

@@ -17,6 +17,19 @@ fwd_on() {
 	capture sim_exec "$dir" "$node" env "${envs[@]}" "$FWD_BIN" "$@"
 }
 
+# fwd_cmd_on COMMAND DIR NODE [ENV...] -- [ARGS...]: fwd_on with COMMAND before ARGS.
+fwd_cmd_on() {
+	local cmd=$1 dir=$2 node=$3
+	shift 3
+	local -a envs=()
+	while (($#)) && [[ $1 != -- ]]; do
+		envs+=("$1")
+		shift
+	done
+	[[ ${1:-} == -- ]] && shift
+	fwd_on "$dir" "$node" "${envs[@]}" -- "$cmd" "$@"
+}
+
 # j EXPR: EXPR evaluated on the JSON document in OUT (see json_get).
 j() { json_get "$1" <<<"$OUT"; }
 
