@@ -12,6 +12,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "litefs_files.h"
 #include "litefs_info.h"
 #include "log.h"
 #include "metrics.h"
@@ -19,51 +20,25 @@
 /* How long a question to LiteFS's HTTP API may take. */
 #define ROLE_INFO_TIMEOUT_MS 1000
 
-static int role_is_space(char c)
-{
-	return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\v' || c == '\f';
-}
-
 /* Sets info->role from <mount>/.primary: REPLICA with the file's content, trimmed of
  * surrounding white space, in info->primary when it exists, PRIMARY when it does not.
  * Returns 0 or a negative errno. */
 static int role_read_primary(const char *mount, struct fwd_role_info *info)
 {
-	char path[PATH_MAX], buf[FWD_ROLE_HOSTNAME_MAX + 2];
-	size_t start = 0, end;
-	ssize_t n;
-	int fd, rc;
+	char path[PATH_MAX];
+	int rc;
 
 	if ((size_t)snprintf(path, sizeof(path), "%s/.primary", mount) >= sizeof(path))
 		return -ENAMETOOLONG;
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0 && errno == ENOENT) {
+	rc = litefs_primary_read(path, info->primary, sizeof(info->primary));
+	if (rc == -ENOENT) {
 		info->role = FWD_ROLE_PRIMARY;
 		return 0;
 	}
-	if (fd < 0)
-		return -errno;
-	do
-		n = read(fd, buf, sizeof(buf) - 1);
-	while (n < 0 && errno == EINTR);
-	if (n < 0) {
-		rc = -errno;
-		goto out;
-	}
-	end = (size_t)n;
-	while (start < end && role_is_space(buf[start]))
-		start++;
-	while (end > start && role_is_space(buf[end - 1]))
-		end--;
-	if (end - start > FWD_ROLE_HOSTNAME_MAX)
-		end = start + FWD_ROLE_HOSTNAME_MAX;
-	memcpy(info->primary, buf + start, end - start);
-	info->primary[end - start] = '\0';
+	if (rc)
+		return rc;
 	info->role = FWD_ROLE_REPLICA;
-	rc = 0;
-out:
-	close(fd);
-	return rc;
+	return 0;
 }
 
 int fwd_role_check(const char *mount, struct fwd_role_info *info)
