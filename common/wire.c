@@ -788,6 +788,29 @@ uint64_t wire_peek_request_id(const void *buf, size_t len)
 	return get64(p + WIRE_HEADER_SIZE);
 }
 
+int wire_peek_code(const void *buf, size_t len, uint8_t *type, int32_t *code)
+{
+	/* RESULT: the id, u32 flags, then i32 rc; ERROR: the id, then i32 code */
+	const size_t rc_off = WIRE_HEADER_SIZE + WIRE_ID_SIZE + 4;
+	const size_t code_off = WIRE_HEADER_SIZE + WIRE_ID_SIZE;
+	const uint8_t *p = buf;
+
+	if (!p || len < WIRE_HEADER_SIZE || p[0] != WIRE_VERSION || !wire_type_known(p[1]))
+		return -EBADMSG;
+	*type = p[1];
+	*code = 0;
+	if (p[1] == WIRE_RESULT) {
+		if (len < rc_off + 4)
+			return -EBADMSG;
+		*code = (int32_t)get32(p + rc_off);
+	} else if (p[1] == WIRE_ERROR) {
+		if (len < code_off + 4)
+			return -EBADMSG;
+		*code = (int32_t)get32(p + code_off);
+	}
+	return 0;
+}
+
 int wire_encode_msg(struct wire_buf *b, const struct wire_msg *m, size_t max)
 {
 	switch (m->type) {

@@ -264,5 +264,11 @@ void wire_msg_free(struct wire_msg *m);
 
 /* Reads the request id of any message without decoding the rest; 0 when unreadable. */
 uint64_t wire_peek_request_id(const void *buf, size_t len);
+/* The type of the message in buf[0..len) in *type and, in *code, a RESULT's rc or an
+ * ERROR's code (0 for the other types), read from the fixed fields after the header
+ * without decoding the rest (a reply about to be sent, for the forwarder's figures).
+ * Returns 0, or -EBADMSG when buf does not start a message of this version and of a known
+ * type, with those fields. */
+int wire_peek_code(const void *buf, size_t len, uint8_t *type, int32_t *code);
 
 #endif

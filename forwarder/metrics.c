@@ -154,31 +154,15 @@ bool fwd_metrics_noted_repeat(void)
 	return metrics_repeat;
 }
 
-/* Little-endian integers of a wire message at offset off, which the caller checked. */
-static uint32_t metrics_u32(const uint8_t *p, size_t off)
-{
-	return (uint32_t)p[off] | (uint32_t)p[off + 1] << 8 | (uint32_t)p[off + 2] << 16 |
-	       (uint32_t)p[off + 3] << 24;
-}
-
-/* Offsets in a wire message (wire.h): the type in the header; after the header and the
- * u64 request id, RESULT has u32 flags then i32 rc, ERROR has i32 code. */
-#define METRICS_TYPE_OFF 1
-#define METRICS_RESULT_RC_OFF (WIRE_HEADER_SIZE + 8 + 4)
-#define METRICS_ERROR_CODE_OFF (WIRE_HEADER_SIZE + 8)
-
 enum fwd_metrics_outcome fwd_metrics_classify_reply(const void *msg, size_t len)
 {
-	const uint8_t *p = msg;
+	uint8_t type;
 	int32_t code;
 
-	if (len < WIRE_HEADER_SIZE || p[0] != WIRE_VERSION)
+	if (wire_peek_code(msg, len, &type, &code))
 		return FWD_METRICS_OTHER;
-	switch (p[METRICS_TYPE_OFF]) {
+	switch (type) {
 	case WIRE_RESULT:
-		if (len < METRICS_RESULT_RC_OFF + 4)
-			return FWD_METRICS_OTHER;
-		code = (int32_t)metrics_u32(p, METRICS_RESULT_RC_OFF);
 		if (code == SQLITE_DONE || code == SQLITE_ROW || code == SQLITE_OK)
 			return FWD_METRICS_EXECUTED;
 		return (code & 0xff) == SQLITE_BUSY ? FWD_METRICS_BUSY : FWD_METRICS_SQL_ERROR;
@@ -189,9 +173,6 @@ enum fwd_metrics_outcome fwd_metrics_classify_reply(const void *msg, size_t len)
 	case WIRE_PONG:
 		return FWD_METRICS_PING;
 	case WIRE_ERROR:
-		if (len < METRICS_ERROR_CODE_OFF + 4)
-			return FWD_METRICS_OTHER;
-		code = (int32_t)metrics_u32(p, METRICS_ERROR_CODE_OFF);
 		switch (code) {
 		case EBADMSG:
 		case EPROTONOSUPPORT:

@@ -28,7 +28,6 @@
 #ifndef LITEFS_FWD_LIBDIR
 #define LITEFS_FWD_LIBDIR "/usr/local/lib"
 #endif
-#define DOCTOR_DEFAULT_TIMEOUT_MS 2000
 /* The f_type of a FUSE file system (statfs(2)). */
 #define DOCTOR_FUSE_MAGIC 0x65735546
 
@@ -71,25 +70,20 @@ static int doctor_parse(int argc, char **argv, int *timeout_ms, int *first)
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
-	char *end;
-	long v;
 	int c;
 
-	*timeout_ms = DOCTOR_DEFAULT_TIMEOUT_MS;
+	*timeout_ms = FWD_NODE_DEFAULT_TIMEOUT_MS;
 	optind = 1;
 	opterr = 0;
 	/* "+": options end at CMD, whose own options are its own */
 	while ((c = getopt_long(argc, argv, "+h", longopts, NULL)) != -1) {
 		switch (c) {
 		case 't':
-			errno = 0;
-			v = strtol(optarg, &end, 10);
-			if (errno || *end || end == optarg || v < 1 || v > 600000) {
+			if (fwd_node_parse_timeout(optarg, timeout_ms)) {
 				fprintf(stderr, "litefs-fwd: doctor: --timeout wants milliseconds, "
 					"1 to 600000, not '%s'\n%s", optarg, doctor_usage);
 				return 2;
 			}
-			*timeout_ms = (int)v;
 			break;
 		case 'h':
 			printf("%s", doctor_usage);

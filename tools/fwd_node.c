@@ -399,3 +399,16 @@ void fwd_node_free(struct fwd_node *n)
 	n->ndbs = 0;
 	auth_key_clear(&n->env.key);
 }
+
+int fwd_node_parse_timeout(const char *arg, int *ms)
+{
+	char *end;
+	long v;
+
+	errno = 0;
+	v = strtol(arg, &end, 10);
+	if (errno || *end || end == arg || v < 1 || v > FWD_NODE_MAX_TIMEOUT_MS)
+		return -EINVAL;
+	*ms = (int)v;
+	return 0;
+}

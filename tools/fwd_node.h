@@ -119,6 +119,14 @@ void fwd_node_free(struct fwd_node *n);
 int fwd_node_endpoint_for(const struct fwd_node *n, const char *host, char *buf, size_t len,
 			  enum fwd_node_source *source, int64_t *term);
 
+/* How long a check of status and doctor may wait for an answer by default, and at most. */
+#define FWD_NODE_DEFAULT_TIMEOUT_MS 2000
+#define FWD_NODE_MAX_TIMEOUT_MS 600000
+
+/* Reads a --timeout argument (milliseconds, 1 to FWD_NODE_MAX_TIMEOUT_MS) into *ms.
+ * Returns 0, or -EINVAL (*ms unchanged). */
+int fwd_node_parse_timeout(const char *arg, int *ms);
+
 /* Words for JSON and people. */
 const char *fwd_node_role_name(enum fwd_node_role role);
 const char *fwd_node_source_name(enum fwd_node_source source);

@@ -17,7 +17,6 @@
 #include "fwd_ping.h"
 #include "version.h"
 
-#define STATUS_DEFAULT_TIMEOUT_MS 2000
 /* Round trips timed, after the first one that connects. */
 #define STATUS_SAMPLES 3
 
@@ -69,12 +68,10 @@ static int status_parse(int argc, char **argv, struct status_opts *o)
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
-	char *end;
-	long v;
 	int c;
 
 	o->json = false;
-	o->timeout_ms = STATUS_DEFAULT_TIMEOUT_MS;
+	o->timeout_ms = FWD_NODE_DEFAULT_TIMEOUT_MS;
 	optind = 1;
 	opterr = 0;
 	while ((c = getopt_long(argc, argv, "+h", longopts, NULL)) != -1) {
@@ -83,14 +80,11 @@ static int status_parse(int argc, char **argv, struct status_opts *o)
 			o->json = true;
 			break;
 		case 't':
-			errno = 0;
-			v = strtol(optarg, &end, 10);
-			if (errno || *end || end == optarg || v < 1 || v > 600000) {
+			if (fwd_node_parse_timeout(optarg, &o->timeout_ms)) {
 				fprintf(stderr, "litefs-fwd: status: --timeout wants milliseconds, "
 					"1 to 600000, not '%s'\n%s", optarg, status_usage);
 				return 2;
 			}
-			o->timeout_ms = (int)v;
 			break;
 		case 'h':
 			printf("%s", status_usage);
