@@ -60,9 +60,13 @@ TEST_LIBS := $(SIM_LIBS) -lnanomsg -lsodium -lcmocka -ldl
 
 HEADERS := $(wildcard tools/*.h common/*.h preload/*.h forwarder/*.h tests/*.h)
 
+# --- programs the end-to-end suites run under the interposer: build/e2e/NAME ----------------
+# Ordinary SQLite programs, linked with the system's libsqlite3 as any host program is.
+E2E_PROGS := $(patsubst e2e/progs/%.c,$(BUILD)/e2e/%,$(wildcard e2e/progs/*.c))
+
 .PHONY: all deps test unit-test e2e-test demo bench clean install uninstall
 all: $(BUILD)/litefs-sim $(if $(PRELOAD_OBJS),$(BUILD)/liblitefs_fwd.so) \
-     $(if $(wildcard tools/fwd_main.c),$(BUILD)/litefs-fwd)
+     $(if $(wildcard tools/fwd_main.c),$(BUILD)/litefs-fwd) $(E2E_PROGS)
 
 $(BUILD)/obj/%.o: %.c $(HEADERS)
 	@mkdir -p $(dir $@)
@@ -109,6 +113,10 @@ $(BUILD)/tests/test_%: $(BUILD)/obj/tests/test_%.o $(TEST_UTIL_OBJS) $(BUILD)/li
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ $(TEST_LIBS)
 
+$(BUILD)/e2e/%: e2e/progs/%.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -o $@ $< $(LDFLAGS) -lsqlite3
+
 $(BUILD)/bench: bench/bench.c
 	$(CC) $(CFLAGS) -o $@ $< $(LDFLAGS) -lsqlite3 -lnanomsg
 
@@ -129,8 +137,8 @@ unit-test: all $(TEST_BINS)
 # interposer get its runtime preloaded first (e2e/lib.sh).
 e2e-test: all
 	@LITEFS_SIM=$(abspath $(BUILD))/litefs-sim LITEFS_FWD=$(abspath $(BUILD))/litefs-fwd \
-	  LITEFS_FWD_LIB=$(abspath $(BUILD))/liblitefs_fwd.so E2E_SANITIZE="$(SANITIZE)" \
-	  bash e2e/run.sh
+	  LITEFS_FWD_LIB=$(abspath $(BUILD))/liblitefs_fwd.so E2E_PROGS_DIR=$(abspath $(BUILD))/e2e \
+	  E2E_SANITIZE="$(SANITIZE)" bash e2e/run.sh
 
 test: deps
 	@$(MAKE) --no-print-directory unit-test

@@ -4,6 +4,8 @@
 
 FWD_BIN=${LITEFS_FWD:-$E2E_ROOT/build/litefs-fwd}
 FWD_LIB=${LITEFS_FWD_LIB:-$E2E_ROOT/build/liblitefs_fwd.so}
+# the C programs of e2e/progs/, built by make
+E2E_PROGS=${E2E_PROGS_DIR:-$E2E_ROOT/build/e2e}
 
 # Environment of the forwarders fwd_cluster starts (e.g. LITEFS_FWD_SECRET_FILE=...).
 FWD_SERVER_ENV=()
