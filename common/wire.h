@@ -33,7 +33,10 @@
  *   u32 ncols, u32 nrows, then nrows * ncols values (the rows, row-major)
  * NOT_PRIMARY reply body: u64 request id, str primary hostname as the forwarder knows it
  * ERROR reply body: u64 request id (0 if the request could not be read), i32 errno-style
- *   code, str message. The request was not executed.
+ *   code, str message. The request was not executed, except with EINPROGRESS: its outcome
+ *   is unknown there (an I/O error met after it ran, which may follow its commit), and the
+ *   client asks again, the same request flagged WIRE_EXEC_REPEAT, which the record of
+ *   executed requests answers once it can be read. EAGAIN and ESHUTDOWN: ask again.
  * DESCRIPTION reply body (to an EXEC with WIRE_SESSION_DESCRIBE: the statement is prepared
  *   in the session, not run): u64 request id, i32 rc, i32 extended rc, str errmsg (SQLite's
  *   verdict on preparing it), u32 tail (bytes of sql the statement takes), u32 flags

@@ -479,6 +479,22 @@ static int fwd_step_run(struct fwd_stmt *s, const char *endpoint, struct forward
 				usleep(20000);
 				continue;
 			}
+			if (m.type == WIRE_ERROR && m.u.error.code == EINPROGRESS) {
+				/* It may have run there: the same id, flagged, until the record
+				 * answers (or the time is up: outcome unknown). */
+				o->reason = TRACE_REASON_OUTCOME_UNKNOWN;
+				wire_msg_free(&m);
+				free(reply);
+				unknown = true;
+				if (!(req.session_flags & WIRE_EXEC_REPEAT)) {
+					req.session_flags |= WIRE_EXEC_REPEAT;
+					buf.len = 0;
+					if (wire_encode_exec(&buf, &req, fwd_config.max_message))
+						break;
+				}
+				usleep(50000);
+				continue;
+			}
 			if (m.type == WIRE_ERROR &&
 			    (m.u.error.code == ESHUTDOWN || m.u.error.code == EAGAIN)) {
 				/* That forwarder is stopping, or cannot read its record of

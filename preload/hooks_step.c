@@ -160,8 +160,14 @@ static __attribute__((noinline)) int step_hooked(sqlite3_stmt *stmt)
 		s->rc = SQLITE_ERROR;
 		return SQLITE_ERROR;
 	}
-	if (!role.replica)
-		return step_here(s, stmt);
+	if (!role.replica) {
+		rc = step_here(s, stmt);
+		/* kept even here: should the node turn out to be a replica before the
+		 * transaction's first write, the session replays them */
+		if (s->kind == FK_TXN)
+			txn_after_local(s, rc);
+		return rc;
+	}
 	tracking_resolve(&role, s->file);
 	rc = txn_step(s, role.endpoint);
 	if (rc == TXN_RUN_LOCAL && s->kind == FK_WRITE)

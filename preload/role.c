@@ -150,7 +150,9 @@ int role_get(struct role_view *out, bool fresh)
 	bool stale;
 
 	pthread_mutex_lock(&role_mu);
-	stale = role_read_ns == INT64_MIN ||
+	/* No observation yet: read, even while another thread's first read is under way
+	 * (the view would be the empty one, which runs writes here). */
+	stale = role_taken_ns == INT64_MIN || role_read_ns == INT64_MIN ||
 		(!role_live && now - role_read_ns >= (int64_t)fwd_config.cache_ttl_ms * 1000000);
 	if (fresh || stale) {
 		char host[256];

@@ -90,8 +90,10 @@ static int txn_begin(struct fwd_stmt *s, const char *endpoint, bool begin_stmt)
 
 	fc.session_id = forward_new_id();
 	pthread_mutex_lock(&c->mu);
-	if (!begin_stmt && c->txn_log_len) {
-		prologue = strdup(c->txn_log);
+	if (!begin_stmt) {
+		/* The transaction open here began somehow: without a record of its control
+		 * statements, a plain BEGIN, never a statement run alone in autocommit mode. */
+		prologue = strdup(c->txn_log_len ? c->txn_log : "BEGIN;");
 		if (!prologue) {
 			pthread_mutex_unlock(&c->mu);
 			return SQLITE_NOMEM;
