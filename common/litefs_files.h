@@ -18,6 +18,8 @@
 
 #define LITEFS_POS_SIZE 34
 #define LITEFS_LAG_SIZE 11
+/* statfs()'s f_type of a FUSE file system, which LiteFS's mount is. */
+#define LITEFS_FUSE_SUPER_MAGIC 0x65735546
 /* What .lag says before a replica's first sync with its primary. */
 #define LITEFS_LAG_NEVER INT32_MAX
 

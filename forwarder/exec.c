@@ -17,11 +17,13 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/vfs.h>
 #include <unistd.h>
 
 #include "batch.h"
 #include "fault.h"
 #include "litefs_errors.h"
+#include "litefs_files.h"
 #include "log.h"
 #include "metrics.h"
 #include "reply.h"
@@ -275,6 +277,26 @@ static int exec_authorize(void *arg, int action, const char *a, const char *b, c
 /* Opens a connection to <mount>/<name>, not yet in x. Returns 0 with *out set; -ENOMEM or
  * -ENAMETOOLONG; or -EIO when SQLite could not open the database (its rc, extended rc
  * and message are then in o). */
+/* Whether the mount may be opened: once it has been seen as a FUSE file system (LiteFS),
+ * it must still be one. A mount point whose LiteFS stopped is an empty directory of the
+ * file system below, where SQLite would create a database, and a write to it would
+ * succeed and be lost. Where the mount never was a FUSE file system (LiteFS absent, as
+ * in tests), anything goes. Returns 0 or -ENOTCONN. */
+static int exec_mount_check(struct fwd_exec *x)
+{
+	struct statfs sf;
+
+	if (statfs(x->mount, &sf) == 0 && (unsigned long)sf.f_type == LITEFS_FUSE_SUPER_MAGIC) {
+		__atomic_store_n(&x->fuse_seen, true, __ATOMIC_RELAXED);
+		return 0;
+	}
+	if (!__atomic_load_n(&x->fuse_seen, __ATOMIC_RELAXED))
+		return 0;
+	fwd_log_warn("%s is no longer LiteFS's mount (LiteFS stopped?); nothing is opened there",
+		     x->mount);
+	return -ENOTCONN;
+}
+
 /* Sets PRAGMA synchronous of db to level (0-3; anything else leaves SQLite's default):
  * before the authorizer, which refuses connection PRAGMAs from clients. */
 static void exec_conn_set_synchronous(sqlite3 *db, int level)
@@ -303,6 +325,9 @@ static int exec_conn_open(struct fwd_exec *x, const struct wire_str *name,
 	c->name_len = name->n;
 	memcpy(c->name, name->p, name->n);
 	rc = exec_path(x, c->name, "", path, sizeof(path));
+	if (rc)
+		goto fail_path;
+	rc = exec_mount_check(x);
 	if (rc)
 		goto fail_path;
 	rc = sqlite3_open_v2(path, &c->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE,
@@ -387,6 +412,16 @@ static void exec_conn_put(struct fwd_exec *x, struct fwd_exec_conn *c)
 	pthread_mutex_unlock(&x->lock);
 	if (free_it)
 		exec_conn_free(c);
+}
+
+/* Whether a statement's extended result code xrc says the connection's file may be gone:
+ * an I/O error, a file that cannot be opened or was moved. The descriptors of a LiteFS
+ * mount that went away (LiteFS restarted) fail for ever, while the file opened anew is
+ * fine: such a connection is dropped and the next request opens another one. */
+static bool exec_conn_broken(int xrc)
+{
+	return (xrc & 0xff) == SQLITE_IOERR || (xrc & 0xff) == SQLITE_CANTOPEN ||
+	       xrc == SQLITE_READONLY_DBMOVED;
 }
 
 /* Takes c out of x after a failure that may have left state on it: nobody gets it any
@@ -1359,13 +1394,22 @@ unlock:
 	pthread_mutex_unlock(&c->run_lock);
 }
 
+/* The answer to a request when the mount is not LiteFS's any more: nothing was executed,
+ * ask again (the client does, within its timeout). Returns as fwd_reply_error(). */
+static int exec_reply_no_mount(const struct fwd_exec *x, uint64_t id, size_t max,
+			       struct wire_buf *out)
+{
+	return fwd_reply_error(out, max, id, EAGAIN,
+			       "LiteFS is not mounted at %s now; nothing was executed", x->mount);
+}
+
 int fwd_exec_run(struct fwd_exec *x, const struct wire_exec *req, size_t max,
 		 struct wire_buf *out, bool *executed, bool *wrote, bool *refused)
 {
 	struct exec_outcome o;
 	struct fwd_exec_conn *c;
 	uint64_t id = req->request_id;
-	int rc;
+	int rc, uncertain = 0;
 
 	*executed = false;
 	*wrote = false;
@@ -1377,6 +1421,10 @@ int fwd_exec_run(struct fwd_exec *x, const struct wire_exec *req, size_t max,
 	rc = exec_conn_get(x, &req->db, &c, &o);
 	if (rc == -EIO)
 		goto encode;  /* SQLite's reason for not opening it */
+	if (rc == -ENOTCONN) {
+		rc = exec_reply_no_mount(x, id, max, out);
+		goto out;
+	}
 	if (rc)
 		goto out;
 	if (!x->no_record && exec_recordable(req)) {
@@ -1417,7 +1465,30 @@ done:
 		fwd_log_debug("request %llu: %s (extended code %d, system errno %d)%s",
 			      (unsigned long long)id, o.errmsg ? o.errmsg : "", o.res.xrc,
 			      o.sys_errno, *refused ? ": refused by LiteFS" : "");
+	if (rc == 1 && !*refused && exec_conn_broken(o.res.xrc)) {
+		fwd_log_info("request %llu: %s: %s (system errno %d); its connection is closed, "
+			     "the next request opens it again", (unsigned long long)id, c->name,
+			     o.errmsg ? o.errmsg : "", o.sys_errno);
+		exec_conn_drop(x, c);
+		/* An I/O error may come after the commit reached LiteFS (it stopped while
+		 * answering): the statement's outcome is unknown here, and the client asks
+		 * again, flagged as a repeat, which the record answers. A statement that did
+		 * not run is asked again as it is. Unrecorded, the error is the answer. */
+		if (!*executed)
+			uncertain = EAGAIN;
+		else if (!x->no_record && exec_recordable(req))
+			uncertain = EINPROGRESS;
+	}
 	exec_conn_put(x, c);
+	if (uncertain) {
+		*executed = false;
+		*wrote = false;
+		rc = fwd_reply_error(out, max, id, uncertain, uncertain == EAGAIN ?
+				     "%s: the database cannot be read now; nothing was executed" :
+				     "%s: an I/O error after the statement ran: it may have been "
+				     "committed; ask again as a repeat", c->name);
+		goto out;
+	}
 	if (rc != 1)
 		goto out;
 encode:
@@ -1595,6 +1666,8 @@ int fwd_exec_run_session(struct fwd_exec *x, struct fwd_exec_conn **cp,
 		return fwd_reply_error(out, max, req->request_id, E2BIG, "statement too long");
 	if (req->session_flags & WIRE_SESSION_BEGIN) {
 		rc = exec_session_begin(x, cp, req, max, out, &o, &rep->executed, &rep->wrote);
+		if (rc == -ENOTCONN)
+			rc = exec_reply_no_mount(x, req->request_id, max, out);
 	} else if (!x->no_record && exec_is_commit(req)) {
 		rc = exec_session_commit(x, *cp, req, max, out, &o, rep);
 	} else {
@@ -1625,10 +1698,14 @@ int fwd_exec_lookup(struct fwd_exec *x, const struct wire_exec *req, struct wire
 	memset(&o, 0, sizeof(o));
 	rc = exec_conn_get(x, &req->db, &c, &o);
 	exec_outcome_free(&o);
+	if (rc == -ENOTCONN)
+		return -EAGAIN;  /* the record cannot be read now */
 	if (rc)
 		return rc == -EIO ? 0 : rc;
 	pthread_mutex_lock(&c->run_lock);
 	rc = exec_record_lookup(c, req, out);
+	if (rc == -EAGAIN && exec_conn_broken(sqlite3_extended_errcode(c->db)))
+		exec_conn_drop(x, c);  /* asked again, on a connection opened anew */
 	pthread_mutex_unlock(&c->run_lock);
 	exec_conn_put(x, c);
 	return rc;

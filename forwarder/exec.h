@@ -22,6 +22,7 @@ struct fwd_exec {
 	pthread_mutex_t lock;         /* guards conns and nconns */
 	char *mount;
 	bool no_record;               /* no durable record of executed requests */
+	bool fuse_seen;               /* the mount was seen as a FUSE file system (atomic) */
 	int session_cache_kib;        /* page cache of each session's connection; 0: SQLite's */
 	int synchronous;              /* PRAGMA synchronous of every connection (0-3); -1:
 	                               * SQLite's default (fwd_exec_init()) */

@@ -85,6 +85,20 @@ static int request_refuse(const struct fwd_request_ctx *c, const struct wire_exe
 	return fwd_reply_not_primary(out, c->max_message, req->request_id, role->primary);
 }
 
+/* Whether the reply at out[start..] tells the client to ask again: EAGAIN (an ERROR:
+ * nothing was executed), EINPROGRESS (it may have run: ask again flagged as a repeat), or
+ * 0 for any other reply. */
+static int request_asks_again(const struct wire_buf *out, size_t start)
+{
+	uint8_t type;
+	int32_t code;
+
+	if (wire_peek_code(out->p + start, out->len - start, &type, &code) == 0 &&
+	    type == WIRE_ERROR && (code == EAGAIN || code == EINPROGRESS))
+		return code;
+	return 0;
+}
+
 /* Answers a well-formed, claimed EXEC by the role of this node. *executed is set when the
  * statement ran and its outcome stands. Returns 0 or a negative errno (no reply made).
  *
@@ -115,6 +129,8 @@ static int request_run(const struct fwd_request_ctx *c, const struct wire_exec *
 		return request_refuse(c, req, &role, out);
 
 	rc = fwd_exec_run(c->exec, req, c->max_message, out, executed, &wrote, &refused);
+	if (!rc && request_asks_again(out, start) == EINPROGRESS)
+		return 0;  /* it may have run here: whatever the role, asked again as a repeat */
 	if (refused) {
 		/* LiteFS turned the write away: this node is not the primary, even if it
 		 * says so a moment longer (a primary being demoted stops writes first). */

@@ -29,7 +29,6 @@
 #define LITEFS_FWD_LIBDIR "/usr/local/lib"
 #endif
 /* The f_type of a FUSE file system (statfs(2)). */
-#define DOCTOR_FUSE_MAGIC 0x65735546
 
 static const char doctor_usage[] =
 	"Usage: litefs-fwd doctor [--timeout MS] [CMD [ARGS]]\n"
@@ -154,7 +153,7 @@ static void doctor_check_mount(const struct fwd_node *n, struct fwd_findings *f)
 		return;
 	}
 	doctor_mount_type(n->env.mount, type, sizeof(type));
-	if (statfs(n->env.mount, &sf) == 0 && (unsigned long)sf.f_type == DOCTOR_FUSE_MAGIC) {
+	if (statfs(n->env.mount, &sf) == 0 && (unsigned long)sf.f_type == LITEFS_FUSE_SUPER_MAGIC) {
 		fwd_findings_add(f, FWD_FINDING_OK, "LITEFS_FWD_MOUNT %s is a FUSE mount (%s)",
 				 n->env.mount, type[0] ? type : "fuse");
 		return;
