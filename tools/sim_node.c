@@ -311,9 +311,42 @@ int sim_node_follow(struct sim_node *n, int k)
 	return 0;
 }
 
-/* Brings the backing files to a clean state before the mount exists: rolls back hot
- * journals and checkpoints WALs (SQLite on the backing files), registers every database,
- * and on the primary logs a database that has content but no log yet. */
+/* Rewrites the backing file of db, at path, from its log, and removes its WAL, shared
+ * memory and journal files: the file then holds exactly the transactions of the log,
+ * whatever the node was doing when it stopped (a commit written but not yet logged, a
+ * checkpoint half done, a hot journal). Returns 0 or -errno. */
+static int node_restore_db(struct sim_node *n, struct sim_db *db, const char *path)
+{
+	static const char *const side[] = { "-wal", "-shm", "-journal" };
+	char tmp[PATH_MAX + NAME_MAX + 16], other[PATH_MAX + NAME_MAX + 16];
+	int fd, rc;
+
+	snprintf(tmp, sizeof(tmp), "%s/.%s.restore", n->data, db->name);
+	fd = open(tmp, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	if (fd < 0)
+		return -errno;
+	rc = sim_txlog_materialize(&db->log, fd);
+	close(fd);
+	if (!rc && rename(tmp, path))
+		rc = -errno;
+	if (rc) {
+		unlink(tmp);
+		fprintf(stderr, "litefs-sim: cannot restore %s from its log: %s\n", path,
+			strerror(-rc));
+		return rc;
+	}
+	for (size_t i = 0; i < sizeof(side) / sizeof(side[0]); i++) {
+		snprintf(other, sizeof(other), "%s%s", path, side[i]);
+		if (unlink(other) && errno != ENOENT)
+			return -errno;
+	}
+	return 0;
+}
+
+/* Brings the backing files to a clean state before the mount exists: rebuilds every
+ * database that has a log from it, then rolls back hot journals and checkpoints WALs
+ * (SQLite on the backing files), registers every database, and on the primary logs a
+ * database that has content but no log yet. */
 static int node_load(struct sim_node *n)
 {
 	DIR *d = opendir(n->data);
@@ -330,12 +363,23 @@ static int node_load(struct sim_node *n)
 		    sim_file_classify(de->d_name, base, sizeof(base)) != SIM_F_DB)
 			continue;
 		snprintf(path, sizeof(path), "%s/%s", n->data, de->d_name);
+		db = sim_node_db(n, de->d_name, true);
+		if (db && db->log.count) {
+			int rc = node_restore_db(n, db, path);
+
+			if (rc) {
+				closedir(d);
+				return rc;
+			}
+		}
+		/* SQLite recovers what is left (a hot journal, a WAL) and, in WAL mode, makes
+		 * the shared memory anew, with the header every reader and the replication
+		 * of the next transactions go by */
 		if (sqlite3_open_v2(path, &conn, SQLITE_OPEN_READWRITE, NULL) == SQLITE_OK) {
 			sqlite3_exec(conn, "SELECT count(*) FROM sqlite_schema;"
 				     "PRAGMA wal_checkpoint(TRUNCATE);", NULL, NULL, NULL);
 		}
 		sqlite3_close_v2(conn);
-		db = sim_node_db(n, de->d_name, true);
 		if (!db)
 			continue;
 		if (n->role == SIM_PRIMARY && db->log.count == 0) {

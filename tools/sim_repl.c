@@ -808,6 +808,11 @@ static bool rc_stream_once(struct sim_node *n, int primary, uint64_t epoch)
 	curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
 	curl_easy_setopt(h, CURLOPT_FAILONERROR, 1L);
 	curl_easy_setopt(h, CURLOPT_TCP_NODELAY, 1L);
+	/* from the node's own address, as a node's traffic comes from its own interface: a
+	 * network cut between two nodes can be made by filtering their addresses */
+	char src[64];
+	snprintf(src, sizeof(src), "host!%s.%d", n->conf.ip_prefix, n->k);
+	curl_easy_setopt(h, CURLOPT_INTERFACE, src);
 	/* a primary that stops answering (frozen, cut off) is given up after 2 s without data;
 	 * it sends a heartbeat every 250 ms */
 	curl_easy_setopt(h, CURLOPT_LOW_SPEED_LIMIT, 1L);

@@ -307,3 +307,102 @@ int sim_txlog_reset(struct sim_txlog *l)
 	l->last_checksum = 0;
 	return 0;
 }
+
+/* pread() of exactly len bytes. Returns 0, -EIO at a short read, or -errno. */
+static int txlog_pread_all(int fd, void *buf, size_t len, uint64_t off)
+{
+	uint8_t *p = buf;
+
+	while (len) {
+		ssize_t n = pread(fd, p, len, (off_t)off);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return -errno;
+		if (n == 0)
+			return -EIO;
+		p += n;
+		len -= (size_t)n;
+		off += (uint64_t)n;
+	}
+	return 0;
+}
+
+int sim_txlog_materialize(const struct sim_txlog *l, int fd)
+{
+	uint8_t hdr[SIM_TXLOG_HDR];
+	uint64_t *where = NULL;
+	uint32_t *pgnos = NULL, commit, ps, cap = 0;
+	uint8_t *page = NULL;
+	int rc;
+
+	if (!l->count)
+		return 0;
+	rc = txlog_pread_all(l->fd, hdr, sizeof(hdr), l->offsets[l->count - 1]);
+	if (rc)
+		return rc;
+	ps = get32(hdr + 32);
+	commit = get32(hdr + 36);
+	where = calloc((size_t)commit + 1, sizeof(*where));
+	page = malloc(ps);
+	if (!where || !page) {
+		rc = -ENOMEM;
+		goto out;
+	}
+	/* the offset of the latest version of every page, oldest record first */
+	for (uint64_t txid = 1; txid <= l->count; txid++) {
+		uint64_t off = l->offsets[txid - 1];
+		uint32_t npages;
+
+		rc = txlog_pread_all(l->fd, hdr, sizeof(hdr), off);
+		if (rc)
+			goto out;
+		npages = get32(hdr + 4);
+		if (get32(hdr + 32) != ps) {
+			/* another page size: a later record rewrote every page */
+			memset(where, 0, ((size_t)commit + 1) * sizeof(*where));
+			continue;
+		}
+		if (npages > cap) {
+			uint32_t *bigger = realloc(pgnos, (size_t)npages * sizeof(*pgnos));
+
+			if (!bigger) {
+				rc = -ENOMEM;
+				goto out;
+			}
+			pgnos = bigger;
+			cap = npages;
+		}
+		rc = txlog_pread_all(l->fd, pgnos, (size_t)npages * 4, off + SIM_TXLOG_HDR);
+		if (rc)
+			goto out;
+		for (uint32_t i = 0; i < npages; i++) {
+			uint32_t pg = get32((const uint8_t *)&pgnos[i]);
+
+			if (pg >= 1 && pg <= commit)
+				where[pg] = off + SIM_TXLOG_HDR + (uint64_t)npages * 4 +
+					    (uint64_t)i * ps;
+		}
+	}
+	for (uint32_t pg = 1; pg <= commit; pg++) {
+		if (where[pg]) {
+			rc = txlog_pread_all(l->fd, page, ps, where[pg]);
+			if (rc)
+				goto out;
+		} else {
+			memset(page, 0, ps);
+		}
+		if (pwrite(fd, page, ps, (off_t)(pg - 1) * ps) != (ssize_t)ps) {
+			rc = errno ? -errno : -EIO;
+			goto out;
+		}
+	}
+	if (ftruncate(fd, (off_t)commit * ps) || fsync(fd))
+		rc = -errno;
+out:
+	free(page);
+	free(pgnos);
+	free(where);
+	return rc;
+}

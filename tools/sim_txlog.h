@@ -58,6 +58,14 @@ int sim_txlog_append(struct sim_txlog *l, const struct sim_txn *t);
 int sim_txlog_read(const struct sim_txlog *l, uint64_t txid, uint8_t **buf, size_t *len);
 /* Checksum recorded for txid (1..count), 0 for txid 0. */
 int sim_txlog_checksum(const struct sim_txlog *l, uint64_t txid, uint64_t *checksum);
+/* Writes into fd the database as of the last transaction of the log: the latest version
+ * of every page, the file cut to the last transaction's size. A node rebuilds its
+ * database files this way when it starts, so that they hold exactly what its log says
+ * (a node killed between a commit's write and its record would otherwise keep a
+ * transaction no other node has). Returns 0 (nothing written for an empty log) or
+ * -errno. */
+int sim_txlog_materialize(const struct sim_txlog *l, int fd);
+
 /* Empties the log. Returns 0 or -errno. */
 int sim_txlog_reset(struct sim_txlog *l);
 
