@@ -74,14 +74,15 @@ static int request_reply_undecodable(const struct fwd_request_ctx *c, const void
 	}
 }
 
-/* The reply of a node that does not execute, for role (not PRIMARY). Returns as
- * fwd_reply_error(). */
+/* The reply of a node that does not execute, for role (not PRIMARY). No mount is the
+ * state of a node whose LiteFS is stopping or starting: the client asks again (EAGAIN)
+ * until its timeout. Returns as fwd_reply_error(). */
 static int request_refuse(const struct fwd_request_ctx *c, const struct wire_exec *req,
 			  const struct fwd_role_info *role, struct wire_buf *out)
 {
 	if (role->role == FWD_ROLE_NO_MOUNT)
-		return fwd_reply_error(out, c->max_message, req->request_id, ENOENT,
-				       "no LiteFS mount at %s", c->mount);
+		return fwd_reply_error(out, c->max_message, req->request_id, EAGAIN,
+				       "no LiteFS mount at %s; nothing was executed", c->mount);
 	return fwd_reply_not_primary(out, c->max_message, req->request_id, role->primary);
 }
 
@@ -122,9 +123,9 @@ static int request_run(const struct fwd_request_ctx *c, const struct wire_exec *
 	if (!rc && role.role != FWD_ROLE_PRIMARY)
 		rc = fwd_role_get(c->role, true, &role);
 	if (rc)
-		return fwd_reply_error(out, c->max_message, req->request_id, -rc,
-				       "cannot tell whether this node is the primary: %s",
-				       strerror(-rc));
+		return fwd_reply_error(out, c->max_message, req->request_id, EAGAIN,
+				       "cannot tell whether this node is the primary (%s); "
+				       "nothing was executed", strerror(-rc));
 	if (role.role != FWD_ROLE_PRIMARY)
 		return request_refuse(c, req, &role, out);
 
@@ -166,9 +167,9 @@ static int request_run_session(const struct fwd_request_ctx *c, const struct wir
 	if (req->session_flags & WIRE_SESSION_BEGIN) {
 		rc = fwd_role_get(c->role, true, &role);
 		if (rc)
-			return fwd_reply_error(out, c->max_message, id, -rc,
-					       "cannot tell whether this node is the primary: %s",
-					       strerror(-rc));
+			return fwd_reply_error(out, c->max_message, id, EAGAIN,
+					       "cannot tell whether this node is the primary (%s); "
+					       "nothing was executed", strerror(-rc));
 		if (role.role != FWD_ROLE_PRIMARY)
 			return request_refuse(c, req, &role, out);
 		rc = fwd_session_reserve(c->sessions, req->session_id,
