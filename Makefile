@@ -2,6 +2,8 @@
 #   make                 build everything
 #   make test            install what is missing, build, run unit and end-to-end tests
 #   make demo            the two-node demo on the stand-in cluster
+#   make chaos           faults under load on a 3-node stand-in, then an invariant checker
+#                        (CHAOS_SECONDS of faults, default 600; CHAOS_ARGS, e.g. --seed 7)
 #   make deps            install the Debian packages the build and the tests need
 #   make SANITIZE=address,undefined test   the same under sanitizers (SANITIZE=thread too)
 #   make install         litefs-fwd, liblitefs_fwd.so and the man pages under PREFIX
@@ -32,7 +34,7 @@ FUSE_LIBS   := $(shell pkg-config --libs fuse3 2>/dev/null || echo -lfuse3)
 DEB_PACKAGES := build-essential pkg-config sqlite3 libsqlite3-dev libnanomsg-dev nanomsg-utils \
                 libcmocka-dev libsodium-dev libcurl4-openssl-dev curl libfuse3-dev fuse3 libmicrohttpd-dev libjansson-dev \
                 python3 tcl libsqlite3-tcl ruby ruby-sqlite3 php-cli php-sqlite3 psmisc procps bc \
-                iproute2 valgrind clang python3-yaml groff-base
+                iproute2 valgrind clang python3-yaml groff-base nftables
 
 # --- the LiteFS stand-in cluster -------------------------------------------------------
 SIM_LIB_SRCS := $(filter-out tools/sim_main.c,$(wildcard tools/sim_*.c))
@@ -64,7 +66,7 @@ HEADERS := $(wildcard tools/*.h common/*.h preload/*.h forwarder/*.h tests/*.h)
 # Ordinary SQLite programs, linked with the system's libsqlite3 as any host program is.
 E2E_PROGS := $(patsubst e2e/progs/%.c,$(BUILD)/e2e/%,$(wildcard e2e/progs/*.c))
 
-.PHONY: all deps test unit-test e2e-test demo bench clean install uninstall
+.PHONY: all deps test unit-test e2e-test demo bench chaos clean install uninstall
 all: $(BUILD)/litefs-sim $(if $(PRELOAD_OBJS),$(BUILD)/liblitefs_fwd.so) \
      $(if $(wildcard tools/fwd_main.c),$(BUILD)/litefs-fwd) $(E2E_PROGS)
 
@@ -147,6 +149,16 @@ test: deps
 demo: deps
 	@$(MAKE) --no-print-directory all
 	@bash e2e/demo.sh
+
+# The chaos suite: writers on every node of a 3-node stand-in while faults are injected one
+# after the other, then the invariant checker; fails on any violation (e2e/chaos/chaos.py).
+CHAOS_SECONDS ?= 600
+CHAOS_ARGS ?=
+chaos: deps
+	@$(MAKE) --no-print-directory all
+	@LITEFS_SIM=$(abspath $(BUILD))/litefs-sim LITEFS_FWD=$(abspath $(BUILD))/litefs-fwd \
+	  LITEFS_FWD_LIB=$(abspath $(BUILD))/liblitefs_fwd.so E2E_PROGS_DIR=$(abspath $(BUILD))/e2e \
+	  E2E_SANITIZE="$(SANITIZE)" python3 e2e/chaos/chaos.py --seconds $(CHAOS_SECONDS) $(CHAOS_ARGS)
 
 # Benchmarks print figures; they assert nothing (tests do).
 bench: deps

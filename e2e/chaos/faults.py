@@ -40,8 +40,18 @@ class Injector:
         return getattr(self, "f_" + kind.replace("-", "_"))()
 
     def f_promote(self):
+        """A replica that has not caught up with the primary yet (just after a cut) is
+        refused by litefs-sim, the primary staying: asked again for up to 30 s."""
         target = self.some_node(0)
-        self.c.simcmd("promote", self.c.dir, target, timeout=120)
+        deadline = time.time() + 30
+        while True:
+            try:
+                self.c.simcmd("promote", self.c.dir, target, timeout=120)
+                break
+            except RuntimeError as e:
+                if "could not catch up" not in str(e) or time.time() > deadline:
+                    raise
+                time.sleep(1)
         self.c.primary = target
         return target, 0.0
 

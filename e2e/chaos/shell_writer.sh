@@ -39,16 +39,22 @@ COMMIT;"
 	err=$(sqlite3 -batch "file:$db?mode=rw" <<<"$sql" 2>&1 >/dev/null)
 	rc=$?
 	t1=$EPOCHREALTIME
-	if ((rc == 0)) && [[ -z $err ]]; then
+	# the shell's own error line among what the interposer may log (LITEFS_FWD_LOG)
+	line=""
+	while IFS= read -r l; do
+		[[ $l =~ ^(Runtime|Parse)\ error\ near\ line || $l == *"unable to open database"* ]] &&
+			{ line=$l; break; }
+	done <<<"$err"
+	if ((rc == 0)); then
 		echo "E $tag 0 c $t0 $t1" >>"$log"
 	elif ((rc > 128)); then
 		: # killed: the outcome stays unknown
-	elif [[ $err =~ (Runtime|Parse)\ error\ near\ line\ ([0-9]+):\ (.*)\ \(([0-9]+)\)$ ]]; then
+	elif [[ $line =~ (Runtime|Parse)\ error\ near\ line\ ([0-9]+):\ (.*)\ \(([0-9]+)\)$ ]]; then
 		phase=b
 		((BASH_REMATCH[2] >= commit_line)) && phase=c
-		echo "E $tag ${BASH_REMATCH[4]} $phase $t0 $t1 ${BASH_REMATCH[3]//$'\n'/ }" >>"$log"
-	elif [[ $err == *"unable to open database"* ]]; then
-		echo "E $tag 14 b $t0 $t1 ${err//$'\n'/ }" >>"$log" # SQLITE_CANTOPEN: nothing ran
+		echo "E $tag ${BASH_REMATCH[4]} $phase $t0 $t1 ${BASH_REMATCH[3]}" >>"$log"
+	elif [[ -n $line ]]; then
+		echo "E $tag 14 b $t0 $t1 $line" >>"$log" # SQLITE_CANTOPEN: nothing ran
 	else
 		echo "E $tag -1 c $t0 $t1 rc=$rc ${err//$'\n'/ }" >>"$log" # not understood: unknown
 	fi
