@@ -338,6 +338,37 @@ test_tracking_table_endpoint() {
 		"$(node_sql "$d" node2 app.db "SELECT group_concat(key, ' ') FROM (SELECT key FROM k ORDER BY key);")"
 }
 
+# The primary's LiteFS stops and starts again under its forwarder: meanwhile a forwarded
+# write is asked again until its timeout and fails with "nothing was sent", nothing is
+# created in the bare mount directory, and once LiteFS is back the forwarder opens its
+# database again (its old descriptors fail for ever) and the writes go on.
+test_primary_litefs_restarts_under_the_forwarder() {
+	local d mnt
+	fwd_cluster d restart --nodes 2 --journal wal --db app.db || return
+	must "schema" node_sql "$d" node1 app.db "CREATE TABLE k(key TEXT, node TEXT);" || return
+	wait_same_pos "$d" app.db 5 node1 node2 || return
+	capture sql_on "$d" node2 app.db "INSERT INTO k VALUES ('before', 'node2');"
+	assert_eq "a forwarded write before (exit status)" 0 "$RC" || evidence stderr "$ERR"
+	sim stop-node "$d" node1
+	assert_eq "the primary's LiteFS stops" 0 "$RC" || return
+	mnt=$(node_mnt "$d" node1)
+	capture on "$d" node2 env LITEFS_FWD_TIMEOUT_MS=1500 sqlite3 -batch "$(node_mnt "$d" node2)/app.db" \
+		"INSERT INTO k VALUES ('during', 'node2');"
+	assert_ne "a write while it is stopped fails (exit status)" 0 "$RC"
+	assert_contains "... saying that nothing was sent" "nothing was sent" "$ERR"
+	assert_eq "nothing is created in the bare mount directory" "" "$(ls -A "$mnt")"
+	sim start-node "$d" node1
+	assert_eq "the primary's LiteFS starts again" 0 "$RC" || return
+	wait_same_pos "$d" app.db 10 node1 node2
+	capture sql_on "$d" node2 app.db "INSERT INTO k VALUES ('after', 'node2');"
+	assert_eq "a forwarded write after: the forwarder opened its database again (exit status)" \
+		0 "$RC" || evidence stderr "$ERR"
+	assert_eq "the primary holds the writes acknowledged, not the one that failed" \
+		"before after" "$(node_sql "$d" node1 app.db "SELECT group_concat(key, ' ') FROM k;")"
+	assert_contains "the forwarder closed the connection that met the I/O error" \
+		"its connection is closed" "$(cat "$d"/node1-forwarder.log)"
+}
+
 # _tracked DIR NODE ROW: NODE's copy of the tracking table holds "hostname|endpoint|term".
 _tracked() {
 	[[ $(node_sql "$1" "$2" app.db "SELECT hostname, endpoint, term FROM _litefs_fwd_primary;" 2>/dev/null) == "$3" ]]
@@ -352,5 +383,6 @@ E2E_TESTS=(
 	test_event_thread_host_safety
 	test_event_stream_cut
 	test_tracking_table_endpoint
+	test_primary_litefs_restarts_under_the_forwarder
 )
 e2e_main "$@"
