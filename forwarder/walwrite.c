@@ -52,11 +52,6 @@ static sqlite3_vfs ww_vfs;
 static pthread_once_t ww_once = PTHREAD_ONCE_INIT;
 static int ww_registered = -ENOSYS;
 static size_t ww_writes_in, ww_writes_out;  /* atomics: fwd_walwrite_totals() */
-/* The errno of this thread's last failed write of pending bytes, 0 after a good one. The
- * write is made before SQLite asks for the system error (sqlite3_system_errno(), which
- * tells LiteFS's refusal, EACCES, from other I/O errors), and errno may be changed by
- * then; a connection is used by one thread at a time. */
-static __thread int ww_errno;
 
 /* Writes out f's pending bytes, in writes of at most WW_MAX_WRITE. Returns SQLITE_OK or
  * the first failed write's error; the pending bytes are gone either way. */
@@ -69,7 +64,6 @@ static int ww_flush(struct ww_file *f)
 
 		rc = f->real->pMethods->xWrite(f->real, f->buf + done, (int)n,
 					       f->off + (sqlite3_int64)done);
-		ww_errno = rc == SQLITE_OK ? 0 : errno;
 		__atomic_add_fetch(&ww_writes_out, 1, __ATOMIC_RELAXED);
 	}
 	f->len = 0;
@@ -323,16 +317,6 @@ static int ww_open(sqlite3_vfs *vfs, const char *name, sqlite3_file *file, int f
 	return SQLITE_OK;
 }
 
-/* The system error of the last failed operation: that of a failed write of pending bytes
- * of this thread, else the default VFS's answer. */
-static int ww_get_last_error(sqlite3_vfs *vfs, int n, char *buf)
-{
-	(void)vfs;
-	if (ww_errno)
-		return ww_errno;
-	return ww_root->xGetLastError ? ww_root->xGetLastError(ww_root, n, buf) : 0;
-}
-
 static void ww_register_once(void)
 {
 	sqlite3_vfs *root = sqlite3_vfs_find(NULL);
@@ -345,7 +329,6 @@ static void ww_register_once(void)
 	ww_vfs.pNext = NULL;
 	ww_vfs.zName = FWD_WALWRITE_VFS;
 	ww_vfs.xOpen = ww_open;
-	ww_vfs.xGetLastError = ww_get_last_error;
 	if (sqlite3_vfs_register(&ww_vfs, 0) == SQLITE_OK)
 		ww_registered = 0;
 }
