@@ -1,11 +1,16 @@
 /* The event thread of the interposer (see events_follow.h). */
+#include <arpa/inet.h>
 #include <curl/curl.h>
 #include <dlfcn.h>
 #include <errno.h>
+#include <netdb.h>
+#include <poll.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -13,6 +18,7 @@
 #include "events.h"
 #include "events_follow.h"
 #include "log.h"
+#include "ownfd.h"
 #include "role.h"
 
 #define EV_BACKOFF_MIN_MS 50
@@ -21,20 +27,31 @@
 /* Databases whose last TXID is remembered; beyond that the oldest entry is reused. */
 #define EV_DBS 32
 
-/* libcurl, loaded by the thread. */
+/* Sockets libcurl may hold at once (a connection, and a second address tried beside it). */
+#define EV_SOCKS 8
+
+/* libcurl, loaded by the thread's starter. Only what the event thread calls: not
+ * curl_multi_cleanup() nor curl_easy_cleanup() (which close descriptors they made long ago
+ * with close(), whatever the program has put on those numbers since), nor curl_multi_poll(),
+ * curl_multi_wait() or curl_multi_perform() (see ev_follow_once()). */
 struct ev_curl {
 	CURLcode (*global_init)(long);
 	CURL *(*easy_init)(void);
 	CURLcode (*easy_setopt)(CURL *, CURLoption, ...);
-	void (*easy_cleanup)(CURL *);
+	const char *(*easy_strerror)(CURLcode);
 	CURLM *(*multi_init)(void);
+	CURLMcode (*multi_setopt)(CURLM *, CURLMoption, ...);
 	CURLMcode (*multi_add_handle)(CURLM *, CURL *);
 	CURLMcode (*multi_remove_handle)(CURLM *, CURL *);
-	CURLMcode (*multi_perform)(CURLM *, int *);
-	CURLMcode (*multi_poll)(CURLM *, struct curl_waitfd[], unsigned, int, int *);
+	CURLMcode (*multi_socket_action)(CURLM *, curl_socket_t, int, int *);
 	CURLMsg *(*multi_info_read)(CURLM *, int *);
-	CURLMcode (*multi_cleanup)(CURLM *);
-	const char *(*easy_strerror)(CURLcode);
+	struct curl_slist *(*slist_append)(struct curl_slist *, const char *);
+	void (*slist_free_all)(struct curl_slist *);
+	CURLU *(*url)(void);
+	CURLUcode (*url_set)(CURLU *, CURLUPart, const char *, unsigned int);
+	CURLUcode (*url_get)(const CURLU *, CURLUPart, char **, unsigned int);
+	void (*url_cleanup)(CURLU *);
+	void (*free)(void *);
 };
 
 struct ev_db {
@@ -42,12 +59,26 @@ struct ev_db {
 	uint64_t txid;
 };
 
-/* One connection's worth of state, owned by the thread. */
+/* The thread's state. */
 struct ev_stream {
 	bool stream;              /* libcurl is loaded and a URL is set: follow the stream */
 	struct events_splitter split;
 	bool got_init;
 	int64_t next_poll_ns;
+	/* libcurl's handles: made once and kept for the thread's life (never cleaned up),
+	 * so that curl never closes the wakeup socket pair each multi handle makes at its
+	 * creation. Every connection is made again on these. */
+	CURLM *multi;
+	CURL *easy;
+	struct curl_slist *resolve; /* CURLOPT_RESOLVE of the current connection */
+	int64_t timer_ns;         /* when curl asked for its timeout action; -1: not */
+};
+
+/* A socket made for libcurl (ev_open_socket()), with what curl waits for on it. */
+struct ev_sock {
+	bool used;
+	struct ownfd fd;
+	int what;                 /* CURL_POLL_IN, _OUT, _INOUT; 0: nothing */
 };
 
 /* Guards every ev_ variable below; never held while the role lock is taken, except by
@@ -64,6 +95,9 @@ static bool ev_atfork_done;
 static pid_t ev_first_write_pid;         /* the process whose first write was at: */
 static int64_t ev_first_write_ns;
 static struct ev_curl ev_curl;
+/* The sockets libcurl has from us. Only a socket still ours (ownfd.h) is ever given back to
+ * curl to act on, or closed. */
+static struct ev_sock ev_socks[EV_SOCKS];
 
 static void ev_cond_init(void)
 {
@@ -180,16 +214,18 @@ static int ev_load_curl(void)
 #define EV_SYM(field, name) (*(void **)&c.field = dlsym(h, name))
 	if (!EV_SYM(global_init, "curl_global_init") || !EV_SYM(easy_init, "curl_easy_init") ||
 	    !EV_SYM(easy_setopt, "curl_easy_setopt") ||
-	    !EV_SYM(easy_cleanup, "curl_easy_cleanup") || !EV_SYM(multi_init, "curl_multi_init") ||
+	    !EV_SYM(easy_strerror, "curl_easy_strerror") ||
+	    !EV_SYM(multi_init, "curl_multi_init") || !EV_SYM(multi_setopt, "curl_multi_setopt") ||
 	    !EV_SYM(multi_add_handle, "curl_multi_add_handle") ||
 	    !EV_SYM(multi_remove_handle, "curl_multi_remove_handle") ||
-	    !EV_SYM(multi_perform, "curl_multi_perform") ||
-	    !EV_SYM(multi_poll, "curl_multi_poll") ||
+	    !EV_SYM(multi_socket_action, "curl_multi_socket_action") ||
 	    !EV_SYM(multi_info_read, "curl_multi_info_read") ||
-	    !EV_SYM(multi_cleanup, "curl_multi_cleanup") ||
-	    !EV_SYM(easy_strerror, "curl_easy_strerror")) {
-		log_warn("events: this libcurl lacks curl_multi_poll (7.66 or later is needed); "
-			 "polling %s only", fwd_config.primary_file);
+	    !EV_SYM(slist_append, "curl_slist_append") ||
+	    !EV_SYM(slist_free_all, "curl_slist_free_all") || !EV_SYM(url, "curl_url") ||
+	    !EV_SYM(url_set, "curl_url_set") || !EV_SYM(url_get, "curl_url_get") ||
+	    !EV_SYM(url_cleanup, "curl_url_cleanup") || !EV_SYM(free, "curl_free")) {
+		log_warn("events: this libcurl lacks functions the event thread needs; polling %s "
+			 "only", fwd_config.primary_file);
 		return -ENOENT;
 	}
 #undef EV_SYM
@@ -253,55 +289,391 @@ static void ev_nap(void)
 	pthread_mutex_unlock(&ev_mu);
 }
 
-/* Follows the stream until it ends. Returns 0 when it delivered its init (the backoff
- * starts over), -ECONNREFUSED or -ENOMEM otherwise. */
+/* --- libcurl's sockets ------------------------------------------------------------------
+ *
+ * A program may close every descriptor it did not open while the event thread is between
+ * two reads of its stream (daemons do, after fork), then open files and sockets of its own
+ * on those numbers. libcurl keeps numbers, not identities: left alone, it would poll the
+ * program's descriptors, read from them, and close them (its connection's socket, and the
+ * socket pair every multi handle makes for curl_multi_wakeup(), closed by
+ * curl_multi_cleanup()). So:
+ *   - curl's sockets are made and closed by us (CURLOPT_OPENSOCKETFUNCTION and
+ *     CLOSESOCKETFUNCTION), and recorded with their identity: one that is no longer ours
+ *     is never closed;
+ *   - the thread waits with poll() on those sockets itself, through curl's socket API
+ *     (curl_multi_socket_action()), having checked before every call into curl that each
+ *     of them is still ours: curl never waits on, reads from nor writes to a descriptor
+ *     that stopped being its socket. When one did, the transfer is dropped
+ *     (curl_multi_remove_handle(): for plain HTTP, no I/O; the close comes back to us and
+ *     is not made) and a new connection made;
+ *   - one multi handle and one easy handle serve every connection for the thread's life
+ *     and are never cleaned up: the multi handle's socket pair, made once at its creation
+ *     and used by curl only in calls the thread never makes (curl_multi_poll(),
+ *     curl_multi_wait(), curl_multi_wakeup()), is never closed by curl;
+ *   - host names are resolved here (getaddrinfo(), in this thread) and handed to curl
+ *     (CURLOPT_RESOLVE), and proxies are not used: curl starts no resolver thread, which
+ *     would make and close a socket pair of its own for each resolution. */
+
+/* The slot of fd among our sockets, or NULL. ev_mu held. */
+static struct ev_sock *ev_sock_find(curl_socket_t fd)
+{
+	for (int i = 0; i < EV_SOCKS; i++)
+		if (ev_socks[i].used && ev_socks[i].fd.fd == fd)
+			return &ev_socks[i];
+	return NULL;
+}
+
+/* CURLOPT_OPENSOCKETFUNCTION: a socket for a connection, close-on-exec, recorded. */
+static curl_socket_t ev_open_socket(void *ctx, curlsocktype purpose, struct curl_sockaddr *a)
+{
+	struct ev_sock *slot = NULL;
+	struct ownfd o;
+	int fd;
+
+	(void)ctx;
+	if (purpose != CURLSOCKTYPE_IPCXN)
+		return CURL_SOCKET_BAD;
+	fd = socket(a->family, a->socktype | SOCK_CLOEXEC, a->protocol);
+	if (fd < 0)
+		return CURL_SOCKET_BAD;
+	if (ownfd_take(&o, fd)) {
+		close(fd);
+		return CURL_SOCKET_BAD;
+	}
+	pthread_mutex_lock(&ev_mu);
+	for (int i = 0; i < EV_SOCKS && !slot; i++)
+		if (!ev_socks[i].used)
+			slot = &ev_socks[i];
+	if (slot) {
+		slot->used = true;
+		slot->fd = o;
+		slot->what = 0;
+	}
+	pthread_mutex_unlock(&ev_mu);
+	if (!slot) {
+		close(fd);
+		return CURL_SOCKET_BAD;
+	}
+	return fd;
+}
+
+/* CURLOPT_CLOSESOCKETFUNCTION: closes fd only if it is still the socket we made. */
+static int ev_close_socket(void *ctx, curl_socket_t fd)
+{
+	struct ev_sock *slot;
+
+	(void)ctx;
+	pthread_mutex_lock(&ev_mu);
+	slot = ev_sock_find(fd);
+	if (slot) {
+		ownfd_close(&slot->fd);
+		slot->used = false;
+		slot->what = 0;
+	}
+	pthread_mutex_unlock(&ev_mu);
+	return 0;
+}
+
+/* CURLMOPT_SOCKETFUNCTION: what curl waits for on fd. */
+static int ev_on_socket(CURL *e, curl_socket_t fd, int what, void *ctx, void *sockp)
+{
+	struct ev_sock *slot;
+
+	(void)e;
+	(void)ctx;
+	(void)sockp;
+	pthread_mutex_lock(&ev_mu);
+	slot = ev_sock_find(fd);
+	if (slot)
+		slot->what = what == CURL_POLL_REMOVE ? 0 : what;
+	pthread_mutex_unlock(&ev_mu);
+	return 0;
+}
+
+/* CURLMOPT_TIMERFUNCTION: when curl wants its timeout action. */
+static int ev_on_timer(CURLM *m, long ms, void *ctx)
+{
+	struct ev_stream *st = ctx;
+
+	(void)m;
+	st->timer_ns = ms < 0 ? -1 : role_now_ns() + (int64_t)ms * 1000000;
+	return 0;
+}
+
+/* Whether every socket curl has from us is still ours. */
+static bool ev_socks_ours(void)
+{
+	bool ours = true;
+
+	pthread_mutex_lock(&ev_mu);
+	for (int i = 0; i < EV_SOCKS; i++)
+		if (ev_socks[i].used && !ownfd_ours(&ev_socks[i].fd))
+			ours = false;
+	pthread_mutex_unlock(&ev_mu);
+	return ours;
+}
+
+/* Forgets, without closing them, the sockets curl still has that are no longer ours (after
+ * their transfer was dropped: curl let go of them, or will never be let near them). */
+static void ev_socks_forget_stale(void)
+{
+	pthread_mutex_lock(&ev_mu);
+	for (int i = 0; i < EV_SOCKS; i++) {
+		if (ev_socks[i].used && !ownfd_ours(&ev_socks[i].fd)) {
+			ev_socks[i].used = false;
+			ev_socks[i].fd = OWNFD_NONE;
+			ev_socks[i].what = 0;
+		}
+	}
+	pthread_mutex_unlock(&ev_mu);
+}
+
+/* The poll set of what curl waits for, in p (EV_SOCKS entries). Returns its size. */
+static int ev_pollset(struct pollfd *p)
+{
+	int n = 0;
+
+	pthread_mutex_lock(&ev_mu);
+	for (int i = 0; i < EV_SOCKS; i++) {
+		if (!ev_socks[i].used || !ev_socks[i].what)
+			continue;
+		p[n].fd = ev_socks[i].fd.fd;
+		p[n].events = (short)((ev_socks[i].what & CURL_POLL_IN ? POLLIN : 0) |
+				      (ev_socks[i].what & CURL_POLL_OUT ? POLLOUT : 0));
+		p[n].revents = 0;
+		n++;
+	}
+	pthread_mutex_unlock(&ev_mu);
+	return n;
+}
+
+/* The addresses of the events URL's host, for CURLOPT_RESOLVE: st->resolve set to
+ * "-HOST:PORT" (any earlier entry forgotten) and "HOST:PORT:ADDR,...", or to NULL for an
+ * IP literal, which curl does not resolve. Returns 0, -ECONNREFUSED (the URL cannot be read
+ * or its host does not resolve: nothing to connect to) or -ENOMEM. */
+static int ev_resolve(struct ev_stream *st)
+{
+	struct addrinfo hints = { .ai_socktype = SOCK_STREAM }, *res = NULL;
+	struct curl_slist *list = NULL, *l;
+	char *host = NULL, *port = NULL, name[256], entry[1024], addr[INET6_ADDRSTRLEN];
+	unsigned char bin[sizeof(struct in6_addr)];
+	size_t len, n;
+	CURLU *u;
+	int rc = -ECONNREFUSED, err;
+
+	u = ev_curl.url();
+	if (!u)
+		return -ENOMEM;
+	/* read as CURLOPT_URL reads it: a URL without a scheme is http:// */
+	if (ev_curl.url_set(u, CURLUPART_URL, fwd_config.events_url,
+			    CURLU_GUESS_SCHEME | CURLU_NON_SUPPORT_SCHEME) != CURLUE_OK ||
+	    ev_curl.url_get(u, CURLUPART_HOST, &host, 0) != CURLUE_OK ||
+	    ev_curl.url_get(u, CURLUPART_PORT, &port, CURLU_DEFAULT_PORT) != CURLUE_OK)
+		goto out;
+	len = strlen(host);
+	if (host[0] == '[' || inet_pton(AF_INET, host, bin) == 1 ||
+	    inet_pton(AF_INET6, host, bin) == 1) {
+		rc = 0;  /* a literal: nothing to resolve */
+		goto set;
+	}
+	if (len >= sizeof(name))
+		goto out;
+	memcpy(name, host, len + 1);
+	err = getaddrinfo(name, port, &hints, &res);
+	if (err) {
+		log_debug("events: %s does not resolve: %s", name, gai_strerror(err));
+		goto out;
+	}
+	n = (size_t)snprintf(entry, sizeof(entry), "%s:%s:", host, port);
+	if (n >= sizeof(entry))
+		goto out;
+	/* every address, as many as the entry holds (IPv6 ones in brackets) */
+	for (struct addrinfo *a = res; a; a = a->ai_next) {
+		const void *ip = a->ai_family == AF_INET ?
+			(const void *)&((struct sockaddr_in *)a->ai_addr)->sin_addr :
+			a->ai_family == AF_INET6 ?
+			(const void *)&((struct sockaddr_in6 *)a->ai_addr)->sin6_addr : NULL;
+		size_t k;
+
+		if (!ip || !inet_ntop(a->ai_family, ip, addr, sizeof(addr)))
+			continue;
+		k = (size_t)snprintf(entry + n, sizeof(entry) - n,
+				     a->ai_family == AF_INET6 ? "%s[%s]" : "%s%s",
+				     entry[n - 1] == ':' ? "" : ",", addr);
+		if (k >= sizeof(entry) - n) {
+			entry[n] = '\0';
+			break;
+		}
+		n += k;
+	}
+	if (entry[n - 1] == ':')
+		goto out;
+	rc = -ENOMEM;
+	snprintf(name, sizeof(name), "-%s:%s", host, port);
+	l = ev_curl.slist_append(NULL, name);
+	if (!l)
+		goto out;
+	list = l;
+	l = ev_curl.slist_append(list, entry);
+	if (!l)
+		goto out;
+	rc = 0;
+set:
+	if (ev_curl.easy_setopt(st->easy, CURLOPT_RESOLVE, list) != CURLE_OK && list) {
+		rc = -ENOMEM;
+		goto out;
+	}
+	/* curl reads the list when a transfer starts: the one set before is not needed any
+	 * more, this one is kept until the next is set */
+	ev_curl.slist_free_all(st->resolve);
+	st->resolve = list;
+	list = NULL;
+out:
+	if (res)
+		freeaddrinfo(res);
+	ev_curl.slist_free_all(list);
+	ev_curl.free(host);
+	ev_curl.free(port);
+	ev_curl.url_cleanup(u);
+	return rc;
+}
+
+/* Makes the thread's handles, once, and sets the addresses of this connection. Returns 0,
+ * -ENOMEM, or -ECONNREFUSED when there is nothing to connect to. */
+static int ev_handles(struct ev_stream *st)
+{
+	CURL *e;
+
+	if (!st->multi) {
+		st->multi = ev_curl.multi_init();
+		if (!st->multi)
+			return -ENOMEM;
+		ev_curl.multi_setopt(st->multi, CURLMOPT_SOCKETFUNCTION, ev_on_socket);
+		ev_curl.multi_setopt(st->multi, CURLMOPT_SOCKETDATA, st);
+		ev_curl.multi_setopt(st->multi, CURLMOPT_TIMERFUNCTION, ev_on_timer);
+		ev_curl.multi_setopt(st->multi, CURLMOPT_TIMERDATA, st);
+	}
+	if (!st->easy) {
+		e = ev_curl.easy_init();
+		if (!e)
+			return -ENOMEM;
+		ev_curl.easy_setopt(e, CURLOPT_URL, fwd_config.events_url);
+		ev_curl.easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
+		ev_curl.easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
+		ev_curl.easy_setopt(e, CURLOPT_FAILONERROR, 1L);
+		ev_curl.easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, (long)EV_CONNECT_TIMEOUT_MS);
+		ev_curl.easy_setopt(e, CURLOPT_TCP_KEEPALIVE, 1L);
+		ev_curl.easy_setopt(e, CURLOPT_WRITEFUNCTION, ev_on_data);
+		ev_curl.easy_setopt(e, CURLOPT_WRITEDATA, st);
+		ev_curl.easy_setopt(e, CURLOPT_OPENSOCKETFUNCTION, ev_open_socket);
+		ev_curl.easy_setopt(e, CURLOPT_CLOSESOCKETFUNCTION, ev_close_socket);
+		/* no connection kept between transfers (a kept one is checked and closed
+		 * later, by number); LiteFS's API is on this node: no proxy */
+		ev_curl.easy_setopt(e, CURLOPT_FORBID_REUSE, 1L);
+		ev_curl.easy_setopt(e, CURLOPT_PROXY, "");
+		st->easy = e;
+	}
+	return ev_resolve(st);
+}
+
+/* The transfer's end, if curl reports it: *result set, true returned. */
+static bool ev_done(struct ev_stream *st, CURLcode *result)
+{
+	bool done = false;
+	CURLMsg *msg;
+	int left;
+
+	while ((msg = ev_curl.multi_info_read(st->multi, &left))) {
+		if (msg->msg == CURLMSG_DONE) {
+			*result = msg->data.result;
+			done = true;
+		}
+	}
+	return done;
+}
+
+/* Milliseconds until curl's timer, at most cap (0: due). */
+static int ev_until_timer_ms(const struct ev_stream *st, int cap)
+{
+	int64_t left;
+
+	if (st->timer_ns < 0)
+		return cap;
+	left = (st->timer_ns - role_now_ns() + 999999) / 1000000;
+	return left < 0 ? 0 : left > cap ? cap : (int)left;
+}
+
+/* Follows the stream until it ends, or until one of its sockets stops being ours. Returns
+ * 0 when it delivered its init (the backoff starts over), -ECONNREFUSED or -ENOMEM
+ * otherwise. */
 static int ev_follow_once(struct ev_stream *st)
 {
-	CURLM *m = ev_curl.multi_init();
-	CURL *e = ev_curl.easy_init();
 	CURLcode result = CURLE_OK;
-	int running = 1, rc = -ENOMEM;
+	bool done = false, stolen = false;
+	int running = 0, rc;
 
-	if (!m || !e)
+	rc = ev_handles(st);
+	if (rc)
 		goto out;
 	events_splitter_init(&st->split);
 	st->got_init = false;
-	ev_curl.easy_setopt(e, CURLOPT_URL, fwd_config.events_url);
-	ev_curl.easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
-	ev_curl.easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
-	ev_curl.easy_setopt(e, CURLOPT_FAILONERROR, 1L);
-	ev_curl.easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, (long)EV_CONNECT_TIMEOUT_MS);
-	ev_curl.easy_setopt(e, CURLOPT_TCP_KEEPALIVE, 1L);
-	ev_curl.easy_setopt(e, CURLOPT_WRITEFUNCTION, ev_on_data);
-	ev_curl.easy_setopt(e, CURLOPT_WRITEDATA, st);
-	if (ev_curl.multi_add_handle(m, e) != CURLM_OK)
+	st->timer_ns = -1;
+	if (ev_curl.multi_add_handle(st->multi, st->easy) != CURLM_OK) {
+		rc = -ENOMEM;
 		goto out;
-	while (running) {
-		CURLMsg *msg;
-		int left;
+	}
+	while (!done) {
+		struct pollfd p[EV_SOCKS];
+		int n, ms;
 
-		if (ev_curl.multi_perform(m, &running) != CURLM_OK)
+		if (!ev_socks_ours()) {
+			stolen = true;
 			break;
-		while ((msg = ev_curl.multi_info_read(m, &left)))
-			if (msg->msg == CURLMSG_DONE)
-				result = msg->data.result;
-		if (!running)
-			break;
+		}
+		if (st->timer_ns >= 0 && ev_until_timer_ms(st, 1) == 0) {
+			st->timer_ns = -1;
+			ev_curl.multi_socket_action(st->multi, CURL_SOCKET_TIMEOUT, 0, &running);
+			done = ev_done(st, &result);
+			continue;
+		}
 		ev_poll_if_due(st);
 		ev_nap();
-		ev_curl.multi_poll(m, NULL, 0, ev_until_poll_ms(st, 1000), NULL);
+		n = ev_pollset(p);
+		ms = ev_until_timer_ms(st, ev_until_poll_ms(st, 1000));
+		if (poll(p, (nfds_t)n, ms) <= 0)
+			continue;
+		for (int i = 0; i < n && !done; i++) {
+			int mask = 0;
+
+			if (!p[i].revents)
+				continue;
+			/* POLLNVAL: closed under us; a socket that is not ours is not acted on */
+			if (!ev_socks_ours()) {
+				stolen = true;
+				break;
+			}
+			if (p[i].revents & POLLIN)
+				mask |= CURL_CSELECT_IN;
+			if (p[i].revents & POLLOUT)
+				mask |= CURL_CSELECT_OUT;
+			if (p[i].revents & (POLLERR | POLLHUP))
+				mask |= CURL_CSELECT_ERR;
+			ev_curl.multi_socket_action(st->multi, p[i].fd, mask, &running);
+			done = ev_done(st, &result);
+		}
+		if (stolen)
+			break;
 	}
-	ev_curl.multi_remove_handle(m, e);
+	ev_curl.multi_remove_handle(st->multi, st->easy);
+	ev_socks_forget_stale();
 	rc = st->got_init ? 0 : -ECONNREFUSED;
-	if (st->got_init)
+	if (stolen)
+		log_info("events: the program closed the stream's connection; reconnecting");
+	else if (st->got_init)
 		log_info("events: stream ended (%s); reconnecting", ev_curl.easy_strerror(result));
 	else
 		log_debug("events: %s: %s", fwd_config.events_url, ev_curl.easy_strerror(result));
 out:
-	if (e)
-		ev_curl.easy_cleanup(e);
-	if (m)
-		ev_curl.multi_cleanup(m);
 	ev_set_live(false);
 	return rc;
 }
@@ -356,10 +728,16 @@ static void ev_atfork_parent(void)
 	pthread_mutex_unlock(&ev_mu);
 }
 
-/* The child has no event thread: it follows no stream, and the view is re-read. */
+/* The child has no event thread: it follows no stream, and the view is re-read. Its copies
+ * of the thread's sockets are closed when still ours (without shutdown(): the parent's
+ * connection goes on). */
 static void ev_atfork_child(void)
 {
 	role_unlock();
+	for (int i = 0; i < EV_SOCKS; i++)
+		if (ev_socks[i].used)
+			ownfd_close(&ev_socks[i].fd);
+	memset(ev_socks, 0, sizeof(ev_socks));
 	ev_pid = 0;
 	ev_live = false;
 	ev_waiters = 0;

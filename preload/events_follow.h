@@ -12,7 +12,12 @@
  * in the starting thread (its initialisation must not race with the program's exit), so a
  * program that never writes on a replica loads nothing more; the thread blocks every
  * signal, is detached and holds nothing the program's exit waits for; a forked child has
- * no such thread, and starts its own when it writes on a replica in its turn. */
+ * no such thread, and starts its own when it writes on a replica in its turn. libcurl's
+ * sockets are made and closed by the thread, which checks before every call into libcurl
+ * that each of them is still its own: a program that closes every descriptor it does not
+ * know (and opens files of its own on their numbers) never has a descriptor waited on,
+ * read, written or closed by libcurl; the stream is then joined again. No host name is
+ * resolved by libcurl (no resolver thread) and no proxy is used. */
 #ifndef EVENTS_FOLLOW_H
 #define EVENTS_FOLLOW_H
 

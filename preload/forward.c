@@ -16,6 +16,7 @@
 #include "events_follow.h"
 #include "forward.h"
 #include "log.h"
+#include "ownfd.h"
 #include "real.h"
 #include "request_id.h"
 #include "role.h"
@@ -26,9 +27,26 @@
 atomic_int forward_nfake;
 
 /* Each thread has its own connection to the forwarder: one REQ stream carries one request
- * at a time. */
+ * at a time. It is closed and freed when the thread exits (a program that starts a thread
+ * per task would otherwise keep a socket per thread it ever had). */
 static __thread struct transport *fwd_transport;
 static __thread char fwd_transport_ep[512];
+static pthread_once_t fwd_transport_once = PTHREAD_ONCE_INIT;
+static pthread_key_t fwd_transport_key;
+static bool fwd_transport_key_ok;
+
+/* At a thread's exit: its connection, closed if its socket is still ours. */
+static void fwd_transport_exit(void *p)
+{
+	if (p == fwd_transport)
+		fwd_transport = NULL;
+	transport_close(p);
+}
+
+static void fwd_transport_key_create(void)
+{
+	fwd_transport_key_ok = pthread_key_create(&fwd_transport_key, fwd_transport_exit) == 0;
+}
 
 /* How long closing a connection waits for the rollback of its open transaction. */
 #define FWD_ABANDON_TIMEOUT_MS 1000
@@ -50,27 +68,29 @@ int forward_rc(struct fwd_conn *c, int xrc)
 
 void forward_set_error(struct fwd_conn *c, int xrc, const char *msg)
 {
-	char *copy = strdup(msg ? msg : "");
+	char *buf = c->err_msg == c->err_bufs[0] ? c->err_bufs[1] : c->err_bufs[0];
 
+	snprintf(buf, sizeof(c->err_bufs[0]), "%s", msg ? msg : "");
 	if (!c->fake_err)
 		atomic_fetch_add(&forward_nfake, 1);
-	free(c->err_msg);
-	c->err_msg = copy;
-	c->err_xrc = xrc;
-	c->fake_err = true;
+	__atomic_store_n(&c->err_xrc, xrc, __ATOMIC_RELAXED);
+	__atomic_store_n(&c->err_msg, buf, __ATOMIC_RELEASE);
+	__atomic_store_n(&c->fake_err, true, __ATOMIC_RELEASE);
 }
 
 void forward_clear_error(struct fwd_conn *c)
 {
 	if (!c->fake_err)
 		return;
-	c->fake_err = false;
+	__atomic_store_n(&c->fake_err, false, __ATOMIC_RELEASE);
 	atomic_fetch_sub(&forward_nfake, 1);
 }
 
 static struct transport *fwd_transport_for(const char *endpoint)
 {
 	if (fwd_transport && strcmp(fwd_transport_ep, endpoint)) {
+		if (fwd_transport_key_ok)
+			pthread_setspecific(fwd_transport_key, NULL);
 		transport_close(fwd_transport);
 		fwd_transport = NULL;
 	}
@@ -78,6 +98,9 @@ static struct transport *fwd_transport_for(const char *endpoint)
 		if (transport_open(&fwd_transport, endpoint))
 			return NULL;
 		snprintf(fwd_transport_ep, sizeof(fwd_transport_ep), "%s", endpoint);
+		pthread_once(&fwd_transport_once, fwd_transport_key_create);
+		if (fwd_transport_key_ok)
+			pthread_setspecific(fwd_transport_key, fwd_transport);
 	}
 	return fwd_transport;
 }
@@ -214,7 +237,9 @@ int forward_next_row(struct fwd_stmt *s)
 }
 
 /* Stores a RESULT on s and its connection; ep is the forwarder that answered. Returns
- * what step returns. */
+ * what step returns. Takes c->mu for the connection's fields only: SQLite's own calls on
+ * the connection (which take its mutex) are made without it, since a program may hold that
+ * mutex while it waits for c->mu in one of our hooks (sqlite3_db_mutex around a prepare). */
 static int fwd_take_result(struct fwd_stmt *s, struct wire_msg *m, void *reply, const char *ep)
 {
 	struct wire_result *r = &m->u.result;
@@ -231,14 +256,18 @@ static int fwd_take_result(struct fwd_stmt *s, struct wire_msg *m, void *reply, 
 		c->changes = r->changes;
 	}
 	c->total_changes_delta += r->total_changes_delta;
-	if (r->flags & WIRE_RESULT_ROWID)
-		real_sqlite.set_last_insert_rowid(c->db, r->last_insert_rowid);
-	if (r->txid) {
+	/* Read-your-writes owes the newest TXID this connection wrote, whichever thread's
+	 * reply comes last; a TXID of another primary (or database) replaces it, since TXIDs
+	 * of different primaries cannot be compared. */
+	if (r->txid && (!c->ryw_txid || r->txid > c->ryw_txid || strcmp(c->ryw_primary, ep) ||
+			strcmp(c->ryw_file, s->file))) {
 		snprintf(c->ryw_file, sizeof(c->ryw_file), "%s", s->file);
 		snprintf(c->ryw_primary, sizeof(c->ryw_primary), "%s", ep);
-		c->ryw_txid = r->txid;
+		__atomic_store_n(&c->ryw_txid, r->txid, __ATOMIC_RELEASE);
 	}
 	pthread_mutex_unlock(&c->mu);
+	if (r->flags & WIRE_RESULT_ROWID)
+		real_sqlite.set_last_insert_rowid(c->db, r->last_insert_rowid);
 	/* the extended code: forward_rc() narrows it unless the program asked for extended
 	 * result codes */
 	s->rc = r->rc == SQLITE_DONE || r->rc == SQLITE_ROW ? r->rc : r->xrc;
@@ -686,88 +715,210 @@ void forward_session_abandon(struct fwd_conn *c, const char *endpoint)
 	free(reply);
 }
 
-/* The -pos descriptor of each database, kept open: LiteFS serves every open as a round trip. */
+/* The -pos descriptor of each database, kept open: LiteFS serves every open as a round trip.
+ * A cached descriptor is used only while it is still that file (ownfd.h): once the program
+ * has closed it, and perhaps put a file of its own on its number, it is forgotten, never
+ * closed, and the file opened again. Cached descriptors are never closed by us at all, so
+ * no thread can find the number it is reading through closed under it (and reused) by
+ * another thread of ours. A database beyond the FWD_POS_SLOTS cached is read through a
+ * descriptor of its own, closed after the read. fwd_pos_mu guards the table and is held for
+ * no system call (a fork while it is held would leave the child without -pos). */
+#define FWD_POS_SLOTS 64
+
 static pthread_mutex_t fwd_pos_mu = PTHREAD_MUTEX_INITIALIZER;
 static struct {
-	char file[256];
-	int fd;
-	pid_t pid;
-} fwd_pos[64];
+	char file[256];         /* "" for a free slot */
+	struct ownfd pos;
+} fwd_pos[FWD_POS_SLOTS];
 
-static int fwd_pos_fd(const char *file)
+/* The cached descriptor of file's -pos in *pos, or OWNFD_NONE. */
+static void fwd_pos_cached(const char *file, struct ownfd *pos)
 {
-	char path[PATH_MAX + 300];
-	int fd = -1, slot = -1;
+	*pos = OWNFD_NONE;
+	pthread_mutex_lock(&fwd_pos_mu);
+	for (int i = 0; i < FWD_POS_SLOTS; i++) {
+		if (!strcmp(fwd_pos[i].file, file)) {
+			*pos = fwd_pos[i].pos;
+			break;
+		}
+	}
+	pthread_mutex_unlock(&fwd_pos_mu);
+}
+
+/* Forgets file's cached descriptor when it is still stale (the record *stale the caller
+ * found no longer ours); the descriptor is not closed. */
+static void fwd_pos_forget(const char *file, const struct ownfd *stale)
+{
+	pthread_mutex_lock(&fwd_pos_mu);
+	for (int i = 0; i < FWD_POS_SLOTS; i++) {
+		if (!strcmp(fwd_pos[i].file, file) && fwd_pos[i].pos.fd == stale->fd &&
+		    fwd_pos[i].pos.dev == stale->dev && fwd_pos[i].pos.ino == stale->ino) {
+			fwd_pos[i].file[0] = '\0';
+			fwd_pos[i].pos = OWNFD_NONE;
+			break;
+		}
+	}
+	pthread_mutex_unlock(&fwd_pos_mu);
+}
+
+/* Caches o as file's descriptor if file has none and a slot is free. Returns whether it
+ * was cached (else the caller closes it after use). */
+static bool fwd_pos_keep(const char *file, const struct ownfd *o)
+{
+	int slot = -1;
 
 	pthread_mutex_lock(&fwd_pos_mu);
-	for (int i = 0; i < 64; i++) {
-		if (fwd_pos[i].file[0] && !strcmp(fwd_pos[i].file, file) && fwd_pos[i].pid == getpid()) {
-			fd = fwd_pos[i].fd;
+	for (int i = 0; i < FWD_POS_SLOTS; i++) {
+		if (!strcmp(fwd_pos[i].file, file)) {
+			slot = -1;   /* another thread cached one meanwhile */
 			break;
 		}
 		if (slot < 0 && !fwd_pos[i].file[0])
 			slot = i;
 	}
-	if (fd < 0) {
-		snprintf(path, sizeof(path), "%s/%s-pos", fwd_config.mount, file);
-		fd = open(path, O_RDONLY | O_CLOEXEC);
-		if (fd >= 0 && slot >= 0) {
-			snprintf(fwd_pos[slot].file, sizeof(fwd_pos[slot].file), "%s", file);
-			fwd_pos[slot].fd = fd;
-			fwd_pos[slot].pid = getpid();
-		}
+	if (slot >= 0) {
+		snprintf(fwd_pos[slot].file, sizeof(fwd_pos[slot].file), "%s", file);
+		fwd_pos[slot].pos = *o;
 	}
 	pthread_mutex_unlock(&fwd_pos_mu);
-	return fd;
+	return slot >= 0;
+}
+
+/* A descriptor of file's -pos that is ours, in *pos: the cached one, or a new one (cached
+ * when there is room: *cached says whether; if not, the caller closes it). Returns 0 or a
+ * negative errno. */
+static int fwd_pos_get(const char *file, struct ownfd *pos, bool *cached)
+{
+	char path[PATH_MAX + 300];
+	int fd, rc;
+
+	fwd_pos_cached(file, pos);
+	if (pos->fd >= 0) {
+		if (ownfd_ours(pos)) {
+			*cached = true;
+			return 0;
+		}
+		fwd_pos_forget(file, pos);
+	}
+	if ((size_t)snprintf(path, sizeof(path), "%s/%s-pos", fwd_config.mount, file) >=
+	    sizeof(path))
+		return -ENAMETOOLONG;
+	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+	if (fd < 0)
+		return -errno;
+	rc = ownfd_take(pos, fd);
+	if (rc) {
+		close(fd);
+		return rc;
+	}
+	*cached = fwd_pos_keep(file, pos);
+	return 0;
+}
+
+/* The TXID of a -pos file's text, "%016x/%016x\n" (TXID, '/', checksum); 0 for anything
+ * else. */
+static uint64_t fwd_pos_parse(const char *buf, size_t len)
+{
+	uint64_t txid = 0;
+
+	if (len < 17 || buf[16] != '/')
+		return 0;
+	for (int i = 0; i < 16; i++) {
+		char ch = buf[i];
+		int d = ch >= '0' && ch <= '9' ? ch - '0' :
+			ch >= 'a' && ch <= 'f' ? ch - 'a' + 10 :
+			ch >= 'A' && ch <= 'F' ? ch - 'A' + 10 : -1;
+
+		if (d < 0)
+			return 0;
+		txid = txid << 4 | (uint64_t)d;
+	}
+	return txid;
 }
 
 uint64_t forward_local_txid(const char *file)
 {
-	char buf[35];
-	int fd = fwd_pos_fd(file);
+	int saved = errno;
+	struct ownfd pos;
+	bool cached = false;
+	uint64_t txid = 0;
+	char buf[34];
+	ssize_t n;
 
-	if (fd < 0 || pread(fd, buf, 34, 0) != 34)
-		return 0;
-	buf[16] = '\0';
-	return strtoull(buf, NULL, 16);
+	if (fwd_pos_get(file, &pos, &cached))
+		goto out;
+	n = pread(pos.fd, buf, sizeof(buf), 0);
+	/* still ours after the read: what was read is the file's */
+	if (n == (ssize_t)sizeof(buf) && ownfd_ours(&pos))
+		txid = fwd_pos_parse(buf, (size_t)n);
+	if (!cached)
+		ownfd_close(&pos);
+out:
+	errno = saved;
+	return txid;
+}
+
+/* Whether c holds a read transaction: an open transaction that has read, or a statement
+ * still stepping (another thread's, on a shared connection). An SQLite call: c->mu must not
+ * be held. */
+static bool fwd_conn_reading(struct fwd_conn *c)
+{
+	if (real_sqlite.txn_state)
+		return real_sqlite.txn_state(c->db, NULL) != SQLITE_TXN_NONE;
+	return __atomic_load_n(&c->snapshot_taken, __ATOMIC_RELAXED);
 }
 
 void forward_ryw_wait(struct fwd_conn *c)
 {
+	char file[sizeof(c->ryw_file)], primary[sizeof(c->ryw_primary)];
 	int64_t deadline;
+	uint64_t txid;
 	int saved = errno, rc;
 
-	if (!c->ryw_txid)
+	if (!__atomic_load_n(&c->ryw_txid, __ATOMIC_ACQUIRE))
 		return;
-	/* A connection that holds a read transaction (an open transaction that has read, or
-	 * a statement still stepping) keeps reading what it read: waiting could not change
-	 * that, and its read lock may be what holds LiteFS back. The wait is owed until the
-	 * connection lets go of it. */
-	if (real_sqlite.txn_state ? real_sqlite.txn_state(c->db, NULL) != SQLITE_TXN_NONE
-				  : c->snapshot_taken)
-		return;
+	/* A connection that holds a read transaction keeps reading what it read: waiting
+	 * could not change that, and its read lock may be what holds LiteFS back. The wait is
+	 * owed until the connection lets go of it. (On a connection shared by threads,
+	 * another thread's statement may be what holds it: read-your-writes cannot hold
+	 * there until that statement ends.) */
+	if (fwd_conn_reading(c))
+		goto out;
+	pthread_mutex_lock(&c->mu);
+	txid = c->ryw_txid;
+	memcpy(file, c->ryw_file, sizeof(file));
+	memcpy(primary, c->ryw_primary, sizeof(primary));
+	pthread_mutex_unlock(&c->mu);
+	if (!txid)
+		goto out;
 	deadline = fwd_now_ms() + fwd_config.ryw_timeout_ms;
-	while (forward_local_txid(c->ryw_file) < c->ryw_txid) {
+	while (forward_local_txid(file) < txid) {
 		struct role_view v;
 
 		/* After a failover TXIDs start over from what the new primary had: a TXID of
 		 * the old one may never come. The wait ends with the primary that wrote. */
 		role_get(&v, false);
-		if (!v.replica || strcmp(v.endpoint, c->ryw_primary)) {
-			log_info("%s: the primary changed; not waiting for TXID %llu of %s",
-				 c->ryw_file, (unsigned long long)c->ryw_txid, c->ryw_primary);
+		if (!v.replica || strcmp(v.endpoint, primary)) {
+			log_info("%s: the primary changed; not waiting for TXID %llu of %s", file,
+				 (unsigned long long)txid, primary);
 			break;
 		}
 		if (fwd_now_ms() >= deadline) {
-			log_warn("%s: the replica did not reach TXID %llu within %d ms", c->ryw_file,
-				 (unsigned long long)c->ryw_txid, fwd_config.ryw_timeout_ms);
+			log_warn("%s: the replica did not reach TXID %llu within %d ms", file,
+				 (unsigned long long)txid, fwd_config.ryw_timeout_ms);
 			break;
 		}
 		/* the event stream's tx events wake the wait; without one, -pos is polled */
-		rc = events_wait_tx(c->ryw_file, c->ryw_txid, 50);
+		rc = events_wait_tx(file, txid, 50);
 		if (rc == -ENOTCONN || rc == 0)
 			usleep(rc == 0 ? 50 : 200);
 	}
-	c->ryw_txid = 0;
+	/* Paid: unless a newer write of the connection came meanwhile (another thread's),
+	 * which is owed in its turn. */
+	pthread_mutex_lock(&c->mu);
+	if (c->ryw_txid == txid && !strcmp(c->ryw_file, file) && !strcmp(c->ryw_primary, primary))
+		__atomic_store_n(&c->ryw_txid, 0, __ATOMIC_RELEASE);
+	pthread_mutex_unlock(&c->mu);
+out:
 	errno = saved;
 }

@@ -38,19 +38,25 @@ int forward_describe(struct fwd_conn *c, const char *endpoint, const char *sql, 
 /* A new id, unique across processes (for sessions). */
 uint64_t forward_new_id(void);
 
-/* The local TXID of file (from its -pos in the mount), or 0. */
+/* The local TXID of file (from its -pos in the mount), or 0 (no -pos, or not readable as
+ * one). Takes no lock of the connection's; errno is preserved. */
 uint64_t forward_local_txid(const char *file);
 
 /* Serves the next forwarded row of s: SQLITE_ROW, or the statement's final code. */
 int forward_next_row(struct fwd_stmt *s);
 
 /* Waits until the local copy of the database c last wrote through the primary has caught
- * up with that write (bounded by LITEFS_FWD_RYW_TIMEOUT_MS, then a warning). c->mu held. */
+ * up with the newest TXID the connection's writes got (bounded by LITEFS_FWD_RYW_TIMEOUT_MS,
+ * then a warning), unless the connection holds a read transaction (its snapshot cannot
+ * move: the wait stays owed). Called with c->mu NOT held: it asks SQLite about the
+ * connection, which takes the connection's mutex, and it may wait; it takes c->mu only
+ * to read and settle what is owed. errno is preserved. */
 void forward_ryw_wait(struct fwd_conn *c);
 
-/* Records the outcome "error xrc with message msg" as the connection's error state. */
+/* Records the outcome "error xrc with message msg" as the connection's error state. c->mu
+ * held. */
 void forward_set_error(struct fwd_conn *c, int xrc, const char *msg);
-/* Ends the fake error state (the program made a call that resets SQLite's). */
+/* Ends the fake error state (the program made a call that resets SQLite's). c->mu held. */
 void forward_clear_error(struct fwd_conn *c);
 
 /* What step/reset/finalize return for extended code xrc on connection c. */

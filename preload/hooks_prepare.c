@@ -21,7 +21,76 @@
 
 GUARD_TLS int guard_depth;
 
-static const char *prep_copy(struct fwd_conn *c, const char *s)
+/* Authorizer events kept per prepare, at most; a statement with more is classified from
+ * what it cannot be (see prep_end()). */
+#define PREP_MAX_EVENTS 256
+
+/* What SQLite's authorizer reports while this thread prepares a statement. It belongs to
+ * the thread, not to the connection: the authorizer runs in the thread that prepares,
+ * inside its call to SQLite, so threads preparing on one connection at once each record
+ * their own statement's events, and no lock of ours is held across the real prepare (a
+ * program may hold the connection's mutex around its prepare while another of its threads
+ * waits in SQLite for it). Allocated at a thread's first prepare on a LiteFS connection and
+ * freed when the thread exits. */
+struct prep_capture {
+	const struct fwd_conn *conn;   /* the connection being prepared on; NULL: none */
+	struct classify_event events[PREP_MAX_EVENTS];
+	size_t nevents;
+	bool overflow;                 /* events were dropped: too many, or no memory */
+	bool transient;                /* freed by prep_end() (no thread-exit destructor) */
+	char *strings;                 /* copies of the events' strings */
+	size_t strings_len, strings_cap;
+};
+
+/* The capture of the prepare under way in this thread (NULL: none), which the authorizer
+ * fills; and this thread's capture, kept between its prepares. */
+static GUARD_TLS struct prep_capture *prep_active;
+static GUARD_TLS struct prep_capture *prep_cached;
+static pthread_once_t prep_key_once = PTHREAD_ONCE_INIT;
+static pthread_key_t prep_key;  /* its destructor frees a thread's kept capture */
+static bool prep_key_ok;
+
+static void prep_capture_free(void *p)
+{
+	struct prep_capture *cap = p;
+
+	if (cap == prep_cached)
+		prep_cached = NULL;  /* a destructor run later in this thread may still prepare */
+	if (cap)
+		free(cap->strings);
+	free(cap);
+}
+
+static void prep_key_create(void)
+{
+	prep_key_ok = pthread_key_create(&prep_key, prep_capture_free) == 0;
+}
+
+/* This thread's capture, made on first use (kept until the thread exits, or, when no
+ * thread-exit destructor can be had, for this prepare only); NULL when memory ran out.
+ * Not re-entrant per thread, and needs not be: while SQLite prepares, our hooks pass
+ * straight through. */
+static struct prep_capture *prep_capture_get(void)
+{
+	struct prep_capture *cap = prep_cached;
+
+	if (cap)
+		return cap;
+	cap = calloc(1, sizeof(*cap));
+	if (!cap)
+		return NULL;
+	pthread_once(&prep_key_once, prep_key_create);
+	if (prep_key_ok && pthread_setspecific(prep_key, cap) == 0)
+		prep_cached = cap;
+	else
+		cap->transient = true;
+	return cap;
+}
+
+/* Copies s into cap's strings; events hold offsets until capture ends (the buffer may
+ * move). Returns the offset + 1 as a pointer (NULL stays NULL), or NULL when memory ran out
+ * (the event is then marked lost). */
+static const char *prep_copy(struct prep_capture *cap, const char *s)
 {
 	size_t n;
 	char *dst;
@@ -29,41 +98,45 @@ static const char *prep_copy(struct fwd_conn *c, const char *s)
 	if (!s)
 		return NULL;
 	n = strlen(s) + 1;
-	if (c->strings_len + n > c->strings_cap) {
-		size_t cap = c->strings_cap ? c->strings_cap * 2 : 1024;
+	if (cap->strings_len + n > cap->strings_cap) {
+		size_t ncap = cap->strings_cap ? cap->strings_cap * 2 : 1024;
 		char *ns;
 
-		while (cap < c->strings_len + n)
-			cap *= 2;
-		/* events hold offsets until capture ends (the buffer may move) */
-		ns = realloc(c->strings, cap);
-		if (!ns)
+		while (ncap < cap->strings_len + n)
+			ncap *= 2;
+		ns = realloc(cap->strings, ncap);
+		if (!ns) {
+			cap->overflow = true;
 			return NULL;
-		c->strings = ns;
-		c->strings_cap = cap;
+		}
+		cap->strings = ns;
+		cap->strings_cap = ncap;
 	}
-	dst = c->strings + c->strings_len;
+	dst = cap->strings + cap->strings_len;
 	memcpy(dst, s, n);
-	c->strings_len += n;
-	return (const char *)(uintptr_t)(dst - c->strings + 1); /* offset + 1; 0 is NULL */
+	cap->strings_len += n;
+	return (const char *)(uintptr_t)(dst - cap->strings + 1);
 }
 
+/* Our authorizer, in front of the program's: records the event when this thread is
+ * preparing a statement on c, then asks the program's own. */
 static int prep_authorizer(void *arg, int action, const char *a1, const char *a2,
 			   const char *db, const char *trigger)
 {
 	struct fwd_conn *c = arg;
+	struct prep_capture *cap = prep_active;
 
-	if (c->capturing && pthread_equal(c->capture_thread, pthread_self())) {
-		if (c->nevents < STATE_MAX_EVENTS) {
-			struct classify_event *e = &c->events[c->nevents++];
+	if (cap && cap->conn == c) {
+		if (cap->nevents < PREP_MAX_EVENTS) {
+			struct classify_event *e = &cap->events[cap->nevents++];
 
 			e->action = action;
-			e->arg1 = prep_copy(c, a1);
-			e->arg2 = prep_copy(c, a2);
-			e->db = prep_copy(c, db);
-			e->trigger = prep_copy(c, trigger);
+			e->arg1 = prep_copy(cap, a1);
+			e->arg2 = prep_copy(cap, a2);
+			e->db = prep_copy(cap, db);
+			e->trigger = prep_copy(cap, trigger);
 		} else {
-			c->events_overflow = true;
+			cap->overflow = true;
 		}
 	}
 	if (c->user_auth)
@@ -123,37 +196,56 @@ static bool prep_is_litefs(void *arg, const char *schema)
 	       slash[1] != '\0';
 }
 
-static void prep_begin(struct fwd_conn *c)
+/* Before the real prepare of a statement on c: the read-your-writes wait the connection
+ * owes (a prepare may read the schema), the end of a forwarded outcome's error state, and
+ * this thread's capture started. Returns the capture (NULL when memory ran out: the
+ * statement is then classified from nothing, see prep_end()). c->mu is taken only around
+ * the error state, never across the real prepare. */
+static struct prep_capture *prep_begin(struct fwd_conn *c)
 {
-	pthread_mutex_lock(&c->mu);
+	struct prep_capture *cap;
+
 	forward_ryw_wait(c);
-	forward_clear_error(c);
-	c->capturing = true;
-	c->capture_thread = pthread_self();
-	c->nevents = 0;
-	c->events_overflow = false;
-	c->strings_len = 0;
-	pthread_mutex_unlock(&c->mu);
+	if (__atomic_load_n(&c->fake_err, __ATOMIC_ACQUIRE)) {
+		pthread_mutex_lock(&c->mu);
+		forward_clear_error(c);
+		pthread_mutex_unlock(&c->mu);
+	}
+	cap = prep_capture_get();
+	if (cap) {
+		cap->nevents = 0;
+		cap->overflow = false;
+		cap->strings_len = 0;
+		cap->conn = c;
+	}
+	prep_active = cap;
+	return cap;
 }
 
-/* Classifies the prepared statement; registers it when it writes to a LiteFS database. */
-static void prep_end(struct fwd_conn *c, int rc, sqlite3_stmt *stmt)
+/* After the real prepare returned rc and stmt: ends this thread's capture, classifies the
+ * statement from it, and registers the statement when it writes to a LiteFS database (or
+ * reads one, or is transaction control). Takes no lock of the connection's: the capture is
+ * this thread's, and the statement is not the program's to use until this returns. */
+static void prep_end(struct fwd_conn *c, struct prep_capture *cap, int rc, sqlite3_stmt *stmt)
 {
 	struct classify_result res = {0};
 	struct prep_ctx ctx = {.db = c->db};
 	const char *sql;
-	bool dml = false;
+	bool dml = false, overflow = !cap;
+	size_t nevents = 0;
 
-	pthread_mutex_lock(&c->mu);
-	c->capturing = false;
-	if (rc != SQLITE_OK || !stmt) {
-		pthread_mutex_unlock(&c->mu);
-		return;
+	prep_active = NULL;
+	if (cap) {
+		cap->conn = NULL;
+		nevents = cap->nevents;
+		overflow = cap->overflow;
 	}
-	for (size_t i = 0; i < c->nevents; i++) {
-		struct classify_event *e = &c->events[i];
+	if (rc != SQLITE_OK || !stmt)
+		goto out;
+	for (size_t i = 0; i < nevents; i++) {
+		struct classify_event *e = &cap->events[i];
 
-#define FIX(f) e->f = e->f ? c->strings + ((uintptr_t)e->f - 1) : NULL
+#define FIX(f) e->f = e->f ? cap->strings + ((uintptr_t)e->f - 1) : NULL
 		FIX(arg1);
 		FIX(arg2);
 		FIX(db);
@@ -167,14 +259,15 @@ static void prep_end(struct fwd_conn *c, int rc, sqlite3_stmt *stmt)
 			dml = true;
 	}
 	sql = real_sqlite.sql(stmt);
-	classify_statement(c->events, c->nevents, sql ? sql : "",
+	classify_statement(cap ? cap->events : NULL, nevents, sql ? sql : "",
 			   real_sqlite.stmt_isexplain(stmt) > 0, prep_is_litefs, &ctx, &res);
-	if (c->events_overflow && res.kind == CLASSIFY_LOCAL && !real_sqlite.stmt_readonly(stmt))
+	/* events were lost: what could write cannot be told apart, and is not forwarded */
+	if (overflow && res.kind == CLASSIFY_LOCAL && !real_sqlite.stmt_readonly(stmt))
 		res.kind = CLASSIFY_UNSUPPORTED;
 	/* Only the connection's main database is forwarded to (the forwarder opens each
 	 * database as main): its writes, unless the program opened it read-only, reads of it
-	 * (forwarded inside a transaction that has written), and transaction control. Writes to other databases run locally, where
-	 * LiteFS refuses them. */
+	 * (forwarded inside a transaction that has written), and transaction control. Writes
+	 * to other databases run locally, where LiteFS refuses them. */
 	if ((res.kind == CLASSIFY_WRITE && !strcmp(res.schema, "main") &&
 	     !prep_opened_readonly(c->db)) ||
 	    ((res.kind == CLASSIFY_TXN || (res.kind == CLASSIFY_LOCAL && res.reads_litefs)) &&
@@ -191,7 +284,9 @@ static void prep_end(struct fwd_conn *c, int rc, sqlite3_stmt *stmt)
 				s->txn_op = classify_txn_op(sql ? sql : "");
 		}
 	}
-	pthread_mutex_unlock(&c->mu);
+out:
+	if (cap && cap->transient)
+		prep_capture_free(cap);
 }
 
 /* Copies the DESCRIPTION d of a statement as the primary prepared it. NULL when memory
@@ -265,7 +360,7 @@ static int prep_remote(struct fwd_conn *c, sqlite3 *db, const char *sql, int n,
 	struct fwd_remote *r = NULL;
 	struct fwd_stmt *s;
 	sqlite3_stmt *standin = NULL;
-	char *text = NULL;
+	char *text = NULL, file[sizeof(c->session_file)];
 	void *reply = NULL;
 	size_t len;
 
@@ -286,8 +381,12 @@ static int prep_remote(struct fwd_conn *c, sqlite3 *db, const char *sql, int n,
 		goto out;
 	}
 	guard_depth--;
+	/* copied under c->mu, registered without it (state_stmt_add() asks SQLite about the
+	 * statement) */
 	pthread_mutex_lock(&c->mu);
-	s = state_stmt_add(standin, c, c->session_file);
+	snprintf(file, sizeof(file), "%s", c->session_file);
+	pthread_mutex_unlock(&c->mu);
+	s = state_stmt_add(standin, c, file);
 	if (s) {
 		const char *p = sql;
 
@@ -298,7 +397,6 @@ static int prep_remote(struct fwd_conn *c, sqlite3 *db, const char *sql, int n,
 		state_stmt_set_remote(s, r);
 		r = NULL;
 	}
-	pthread_mutex_unlock(&c->mu);
 	if (!s) {
 		real_sqlite.finalize(standin);
 		goto out;
@@ -317,16 +415,17 @@ out:
 
 #define PREPARE_HOOK(call, remote)                                                         \
 	do {                                                                               \
+		struct prep_capture *cap;                                                  \
 		struct fwd_conn *c;                                                        \
 		int rc;                                                                    \
                                                                                            \
 		if (guard_depth || !(c = prep_conn(db)))                                  \
 			return call;                                                       \
-		prep_begin(c);                                                             \
+		cap = prep_begin(c);                                                       \
 		guard_depth++;                                                             \
 		rc = call;                                                                 \
 		guard_depth--;                                                             \
-		prep_end(c, rc, stmt ? *stmt : NULL);                                      \
+		prep_end(c, cap, rc, stmt ? *stmt : NULL);                                 \
 		if (rc != SQLITE_OK && (remote))                                           \
 			rc = prep_remote(c, db, (const char *)sql, n, stmt,                \
 					 (const char **)tail, rc);                         \

@@ -120,19 +120,21 @@ static struct fwd_conn *result_fake_conn(sqlite3 *db)
 	if (!atomic_load_explicit(&forward_nfake, memory_order_relaxed) || guard_depth)
 		return NULL;
 	c = state_conn(db, false);
-	return c && c->fake_err ? c : NULL;
+	return c && __atomic_load_n(&c->fake_err, __ATOMIC_ACQUIRE) ? c : NULL;
 }
 
 int sqlite3_errcode(sqlite3 *db)
 {
 	struct fwd_conn *c;
+	int xrc;
 
 	real_resolve();
 	c = result_fake_conn(db);
 	if (!c)
 		return real_sqlite.errcode(db);
 	/* as SQLite: the extended code when the program turned extended result codes on */
-	return c->extended_codes ? c->err_xrc : c->err_xrc & 0xff;
+	xrc = __atomic_load_n(&c->err_xrc, __ATOMIC_RELAXED);
+	return c->extended_codes ? xrc : xrc & 0xff;
 }
 
 int sqlite3_extended_errcode(sqlite3 *db)
@@ -141,16 +143,18 @@ int sqlite3_extended_errcode(sqlite3 *db)
 
 	real_resolve();
 	c = result_fake_conn(db);
-	return c ? c->err_xrc : real_sqlite.extended_errcode(db);
+	return c ? __atomic_load_n(&c->err_xrc, __ATOMIC_RELAXED) : real_sqlite.extended_errcode(db);
 }
 
 const char *sqlite3_errmsg(sqlite3 *db)
 {
 	struct fwd_conn *c;
+	const char *msg;
 
 	real_resolve();
 	c = result_fake_conn(db);
-	return c && c->err_msg ? c->err_msg : real_sqlite.errmsg(db);
+	msg = c ? __atomic_load_n(&c->err_msg, __ATOMIC_ACQUIRE) : NULL;
+	return msg ? msg : real_sqlite.errmsg(db);
 }
 
 /* Not subject to the re-entry guard: SQL functions such as changes() and total_changes()

@@ -23,17 +23,19 @@ static struct fwd_stmt *step_lookup(sqlite3_stmt *stmt)
 	return state_stmt(stmt);
 }
 
-/* The prologue of a local statement on connection c (see step_local_prologue()). */
+/* The prologue of a local statement on connection c (see step_local_prologue()). The wait
+ * is made without c->mu (it asks SQLite about the connection, and may take a while); c->mu
+ * is taken only to end the error state. */
 static void step_local_prologue_conn(struct fwd_conn *c)
 {
 	/* the common case, nothing owed: no lock */
-	if (!__atomic_load_n(&c->ryw_txid, __ATOMIC_ACQUIRE) &&
-	    !__atomic_load_n(&c->fake_err, __ATOMIC_ACQUIRE))
-		return;
-	pthread_mutex_lock(&c->mu);
-	forward_ryw_wait(c);
-	forward_clear_error(c);
-	pthread_mutex_unlock(&c->mu);
+	if (__atomic_load_n(&c->ryw_txid, __ATOMIC_ACQUIRE))
+		forward_ryw_wait(c);
+	if (__atomic_load_n(&c->fake_err, __ATOMIC_ACQUIRE)) {
+		pthread_mutex_lock(&c->mu);
+		forward_clear_error(c);
+		pthread_mutex_unlock(&c->mu);
+	}
 }
 
 /* A statement that runs locally: the fake outcome of an earlier forward ends, and a read

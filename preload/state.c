@@ -130,8 +130,6 @@ void state_conn_drop(sqlite3 *db)
 
 static void state_conn_free(struct fwd_conn *c)
 {
-	free(c->strings);
-	free(c->err_msg);
 	free(c->txn_log);
 	pthread_mutex_destroy(&c->mu);
 	free(c);

@@ -14,37 +14,37 @@
 #include "classify.h"
 #include "wire.h"
 
-#define STATE_MAX_EVENTS 256
-
 /* Per connection. */
 struct fwd_conn {
 	sqlite3 *db;
 	int refs;               /* statements pointing here (state lock) */
 	bool closed;            /* the program closed the connection: freed with its last
 				 * statement */
-	pthread_mutex_t mu;     /* guards the fields below */
+	/* Guards the fields below. Held only for a few loads and stores: never across a
+	 * call into SQLite for db (which takes the connection's mutex, and a program may
+	 * hold that mutex while one of our hooks waits for this one: sqlite3_db_mutex around
+	 * a prepare), never across a wait or a round trip. */
+	pthread_mutex_t mu;
 	/* the program's own authorizer, called from ours */
 	int (*user_auth)(void *, int, const char *, const char *, const char *, const char *);
 	void *user_auth_arg;
-	/* authorizer events recorded while this thread prepares a statement */
-	bool capturing;
-	pthread_t capture_thread;
-	struct classify_event events[STATE_MAX_EVENTS];
-	size_t nevents;
-	bool events_overflow;
-	char *strings;          /* copies of the events' strings */
-	size_t strings_len, strings_cap;
 	/* the outcome of the last forwarded statement, shown by errcode/errmsg until the
 	 * program makes its next call that sets the connection's error state */
 	bool fake_err;
 	int err_xrc;
+	/* The message: one of two buffers of the connection's, the other one written next.
+	 * errcode/errmsg read these three without the lock (atomic loads): on a connection
+	 * shared by threads, a message the program got stays readable memory while another
+	 * thread's outcome replaces it, for as long as the connection lives. */
 	char *err_msg;
+	char err_bufs[2][1024];
 	bool fake_changes;      /* changes(): the last forwarded write's count */
 	int64_t changes;
 	int64_t total_changes_delta;
 	bool extended_codes;    /* sqlite3_extended_result_codes(db, 1) was called */
 	int busy_timeout_ms;
-	/* read-your-writes: the TXID this connection must see locally before its next read */
+	/* read-your-writes: the newest TXID this connection's forwarded writes got, which it
+	 * must see locally before its next read (0: nothing owed; atomic loads without mu) */
 	char ryw_file[256];
 	uint64_t ryw_txid;
 	char ryw_primary[512];  /* the endpoint of the primary that wrote it: a TXID of

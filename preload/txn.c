@@ -204,14 +204,18 @@ int txn_step(struct fwd_stmt *s, const char *endpoint)
 void txn_before_local(struct fwd_stmt *s)
 {
 	struct fwd_conn *c = s->conn;
+	uint64_t txid;
 
-	if (s->kind != FK_READ || real_sqlite.get_autocommit(c->db))
+	if (s->kind != FK_READ || real_sqlite.get_autocommit(c->db) ||
+	    __atomic_load_n(&c->snapshot_taken, __ATOMIC_RELAXED))
 		return;
+	/* Read before the step, and before c->mu is taken (a read of the mount): the snapshot
+	 * SQLite takes is at least as new, so the check on the primary errs on the safe
+	 * side. */
+	txid = forward_local_txid(s->file);
 	pthread_mutex_lock(&c->mu);
 	if (!c->snapshot_taken) {
-		/* Read before the step: the snapshot SQLite takes is at least as new, so the
-		 * check on the primary errs on the safe side. */
-		c->snapshot_txid = forward_local_txid(s->file);
+		c->snapshot_txid = txid;
 		__atomic_store_n(&c->snapshot_taken, true, __ATOMIC_RELAXED);
 	}
 	pthread_mutex_unlock(&c->mu);
@@ -227,11 +231,12 @@ void txn_after_local(struct fwd_stmt *s, int rc)
 	    (!autocommit || (!__atomic_load_n(&c->txn_log_len, __ATOMIC_RELAXED) &&
 			     !__atomic_load_n(&c->snapshot_taken, __ATOMIC_RELAXED))))
 		return;
+	/* asked of SQLite before c->mu is taken */
+	sql = !autocommit && s->kind == FK_TXN && rc == SQLITE_DONE ? real_sqlite.sql(s->stmt) : NULL;
 	pthread_mutex_lock(&c->mu);
 	if (autocommit) {
 		txn_forget_local(c);
-	} else if (s->kind == FK_TXN && rc == SQLITE_DONE && (sql = real_sqlite.sql(s->stmt)) &&
-		   !txn_log_append(c, sql)) {
+	} else if (sql && !txn_log_append(c, sql)) {
 		/* Without the record the session could not be opened right: refuse the
 		 * transaction's writes rather than run them in a different one. */
 		__atomic_store_n(&c->snapshot_taken, true, __ATOMIC_RELAXED);
