@@ -86,6 +86,92 @@ snapshot() {
 # sim_status_of DIR NODE EXPR: a field of GET /sim/status of the node.
 sim_status_of() { http_get "$(node_url "$1" "$2" /sim/status)" | json_get "$3"; }
 
+# A python3 program that holds one connection to the database $1 and runs, as SQL, each line
+# written to the FIFO $2, printing one line per command: its rows ("|" between values, the
+# rows one after the other), or "error: MESSAGE"; "close" closes the connection, prints
+# "closed" and ends the program. Driven with conn_do.
+CONN_PY='
+import sqlite3, sys
+conn = sqlite3.connect(sys.argv[1], isolation_level=None, timeout=5)
+while conn is not None:
+    with open(sys.argv[2]) as fifo:
+        for line in fifo:
+            line = line.strip()
+            if line == "close":
+                conn.close()
+                conn = None
+                print("closed", flush=True)
+                break
+            try:
+                rows = conn.execute(line).fetchall()
+                print(" ".join("|".join(str(v) for v in r) for r in rows), flush=True)
+            except sqlite3.Error as e:
+                print("error: %s" % e, flush=True)
+'
+
+# conn_start VAR DB: starts a CONN_PY program on DB (a path); VAR receives "FIFO OUT PID".
+conn_start() {
+	local _cs_fifo _cs_out
+	_cs_fifo=$(mktemp -u "$E2E_TMP/conn-fifo.XXXXXX")
+	_cs_out=$(mktemp "$E2E_TMP/conn-out.XXXXXX")
+	mkfifo "$_cs_fifo" || return 1
+	bg_start "$_cs_out" "$E2E_PY" -c "$CONN_PY" "$2" "$_cs_fifo"
+	printf -v "$1" '%s %s %s' "$_cs_fifo" "$_cs_out" "$BG_PID"
+}
+
+_lines_more() { (($(wc -l <"$1") > $2)); }
+
+# conn_do CONN COMMAND: runs COMMAND in the program of conn_start and prints its answer
+# (status 1 when there is none within 10 s).
+conn_do() {
+	local fifo out n
+	read -r fifo out _ <<<"$1"
+	n=$(wc -l <"$out")
+	# shellcheck disable=SC2016 # the inner shell expands them
+	timeout -k 1 5 bash -c 'echo "$1" >"$2"' _ "$2" "$fifo" || return 1
+	wait_for 10 _lines_more "$out" "$n" || return 1
+	tail -n 1 "$out"
+}
+
+# A python3 program that commits into the WAL $1 of database $2 (paths in a mount) a
+# transaction setting the database's user_version to $3, after the last committed frame,
+# without touching the wal-index: what SQLite leaves when its writer ends (killed, say)
+# between writing the commit frame and making the transaction visible in the wal-index.
+RAW_COMMIT_PY='
+import os, struct, sys
+wal, db, value = sys.argv[1], sys.argv[2], int(sys.argv[3])
+data = open(wal, "rb").read()
+magic, _, psz, _, salt1, salt2, c1, c2 = struct.unpack(">8I", data[:32])
+order = ">" if magic & 1 else "<"
+def cksum(buf, s1, s2):
+    w = struct.unpack("%s%dI" % (order, len(buf) // 4), buf)
+    for i in range(0, len(w), 2):
+        s1 = (s1 + w[i] + s2) & 0xffffffff
+        s2 = (s2 + w[i + 1] + s1) & 0xffffffff
+    return s1, s2
+fsz = 24 + psz
+off, s1, s2, page1, last = 32, c1, c2, None, None
+while off + fsz <= len(data):
+    pgno, commit, fs1, fs2, k1, k2 = struct.unpack(">6I", data[off:off + 24])
+    n1, n2 = cksum(data[off + 24:off + fsz], *cksum(data[off:off + 8], s1, s2))
+    if (fs1, fs2, k1, k2) != (salt1, salt2, n1, n2):
+        break
+    s1, s2, off = n1, n2, off + fsz
+    if pgno == 1:
+        page1 = data[off - psz:off]
+    if commit:
+        last = (off, commit, s1, s2, page1)
+end, size, s1, s2, page1 = last
+if page1 is None:
+    page1 = open(db, "rb").read(psz)
+page = page1[:60] + struct.pack(">I", value) + page1[64:]
+head = struct.pack(">4I", 1, size, salt1, salt2)
+k1, k2 = cksum(page, *cksum(head[:8], s1, s2))
+fd = os.open(wal, os.O_WRONLY)
+os.pwrite(fd, head + struct.pack(">2I", k1, k2) + page, end)
+os.close(fd)
+'
+
 # ==========================================================================================
 # the commands: up, exec, down; clusters side by side
 
@@ -825,6 +911,95 @@ test_stop_and_start_the_primary() {
 	sim_down "$d"
 }
 
+# A program whose connection to a replica's database was made before the replica's LiteFS
+# stopped closes it once the node has started again. Its SQLite takes the database for the
+# same file (it compares inode numbers, and app.db has the same one in the new mount),
+# gets the EXCLUSIVE lock without trouble (nobody else locks the previous mount's file any
+# more), and as the last connection removes the WAL and the shared memory by name: those
+# of the new mount, which its connections are using. They must stay (on LiteFS a mount
+# that is gone cannot be locked): otherwise the node's open connections keep a wal-index
+# that replication no longer updates and read old data, and once the node is promoted
+# they write a WAL of their own next to the one of new connections, and the database is
+# corrupt on every node.
+test_a_connection_from_before_a_restart_closes() {
+	local d db2 old live ino want n
+	new_cluster d oldconn --nodes 2 --journal wal --db app.db || return
+	must "1 insert" node_sql "$d" node1 app.db "$(inserts 1)" || return
+	wait_same_pos "$d" app.db 5 node1 node2 || return
+	db2=$(node_path "$d" node2 app.db)
+	conn_start old "$db2" || return
+	assert_eq "a connection on node2 reads the database" 1 "$(conn_do "$old" "SELECT count(*) FROM t")" || return
+	ino=$(stat -c %i "$db2")
+
+	sim stop-node "$d" node2
+	assert_eq "stop-node node2 exits 0" 0 "$RC" || evidence stderr "$ERR"
+	must "5 inserts on node1 while node2 is down" node_sql "$d" node1 app.db "$(inserts 5 2)" || return
+	want=$(pos_txid "$d" node1 app.db)
+	sim start-node "$d" node2
+	assert_eq "start-node node2 exits 0" 0 "$RC" || evidence stderr "$ERR"
+	# nothing but the catch-up looks into node2's mount until it is done: app.db is the
+	# first file it names, as in the previous mount, and gets the same inode number
+	eventually_eq "node2 catches up (/sim/status)" 10 "$want" sim_status_of "$d" node2 'd["databases"][0]["txid"]' || return
+	assert_eq "app.db has its inode number of before the restart (SQLite takes it for the same file)" \
+		"$ino" "$(stat -c %i "$db2")"
+	conn_start live "$db2" || return
+	assert_eq "a new connection on node2 reads every row" 6 "$(conn_do "$live" "SELECT count(*) FROM t")"
+
+	assert_eq "the connection from before the restart closes" closed "$(conn_do "$old" close)"
+	for n in app.db-wal app.db-shm; do
+		assert_ok "$n is still in node2's mount" test -e "$(node_path "$d" node2 "$n")"
+	done
+	must "5 inserts on node1" node_sql "$d" node1 app.db "$(inserts 5 7)" || return
+	wait_same_pos "$d" app.db 5 node1 node2 || return
+	assert_eq "node2's open connection reads the transactions replicated since" 11 \
+		"$(conn_do "$live" "SELECT count(*) FROM t")"
+
+	sim promote "$d" node2
+	assert_eq "promote node2 exits 0" 0 "$RC" || evidence stderr "$ERR"
+	assert_eq "the open connection writes on node2, the new primary" "" \
+		"$(conn_do "$live" "INSERT INTO t(x) VALUES (100)")"
+	must "a new connection writes on node2" node_sql "$d" node2 app.db "INSERT INTO t(x) VALUES (200)"
+	assert_eq "the connection closes" closed "$(conn_do "$live" close)"
+	wait_same_pos "$d" app.db 5 node1 node2 || return
+	for n in node1 node2; do
+		assert_eq "$n: the database is sound" ok "$(node_sql "$d" "$n" app.db "PRAGMA integrity_check" 2>&1)"
+		assert_eq "$n has every row" "13|366" "$(rows "$d" "$n")"
+	done
+	sim_down "$d"
+}
+
+# The primary commits a WAL transaction when its commit frame is written, and SQLite makes
+# it visible to the other connections just after, in the wal-index. A writer that ends in
+# between leaves a transaction that the replicas get but that the primary's SQLite does
+# not know: the next writer, starting from the state before it, would write its frames
+# over it. That write is refused (the writer's transaction fails, once) and the primary's
+# connections rebuild their wal-index from the WAL, with the transaction.
+test_a_transaction_its_writer_left_unpublished() {
+	local d c n
+	new_cluster d unpublished --nodes 2 --journal wal --db app.db || return
+	conn_start c "$(node_path "$d" node1 app.db)" || return
+	assert_eq "a connection on node1 keeps its WAL" 0 "$(conn_do "$c" "SELECT count(*) FROM t")" || return
+	must "5 inserts on node1" node_sql "$d" node1 app.db "$(inserts 5)" || return
+	capture "$E2E_PY" -c "$RAW_COMMIT_PY" "$(node_path "$d" node1 app.db-wal)" "$(node_path "$d" node1 app.db)" 4242
+	captured_ok "a transaction is written into node1's WAL but not into its wal-index" || return
+	wait_same_pos "$d" app.db 5 node1 node2 || return
+	assert_eq "node2 got the transaction" 4242 "$(node_sql "$d" node2 app.db "PRAGMA user_version")"
+
+	capture node_sql "$d" node1 app.db "$(inserts 1 6)"
+	assert_ne "the next writer on node1, which does not know the transaction, is refused" 0 "$RC"
+	assert_contains "... with SQLite's error of a failed write" "disk I/O error" "$ERR"
+	must "the same insert again" node_sql "$d" node1 app.db "$(inserts 1 6)" || return
+	assert_eq "node1's open connection sees the transaction" 4242 "$(conn_do "$c" "PRAGMA user_version")"
+	assert_eq "the connection closes" closed "$(conn_do "$c" close)"
+	wait_same_pos "$d" app.db 5 node1 node2 || return
+	for n in node1 node2; do
+		assert_eq "$n: the database is sound" ok "$(node_sql "$d" "$n" app.db "PRAGMA integrity_check" 2>&1)"
+		assert_eq "$n has the transaction" 4242 "$(node_sql "$d" "$n" app.db "PRAGMA user_version")"
+		assert_eq "$n has every row" "6|21" "$(rows "$d" "$n")"
+	done
+	sim_down "$d"
+}
+
 # shellcheck disable=SC2034 # read by e2e_main
 E2E_TESTS=(
 	test_up_prints_each_node_quickly
@@ -850,6 +1025,8 @@ E2E_TESTS=(
 	test_promote_moves_the_primary
 	test_stop_and_start_a_replica
 	test_stop_and_start_the_primary
+	test_a_connection_from_before_a_restart_closes
+	test_a_transaction_its_writer_left_unpublished
 )
 
 e2e_main "$@"

@@ -894,6 +894,73 @@ static void test_wal_frames_by_hand(void **state)
 	free(w.buf);
 }
 
+/* A writer whose SQLite does not know the last transaction committed from the WAL (its
+ * own writer ended between writing the commit frame and publishing it in the wal-index)
+ * would lose it: by writing frames below its end, or by starting the WAL again while the
+ * database file lacks it. */
+static void test_wal_stale_writer(void **state)
+{
+	struct fixture *f = *state;
+	struct sim_node *n = f->n;
+	struct wal_build w;
+	struct wal_info wi;
+	struct sim_db *db;
+	char path[2048];
+	uint8_t file[2 * 512];
+	const uint64_t fsz = 24 + 512;
+
+	wb_header(&w, 0x0a0b0c0du, 0x11223344u);
+	wb_frame(&w, 2, 0, 0x20);
+	wb_frame(&w, 1, 2, 0x10); /* transaction 1: pages 1 and 2 */
+	wb_frame(&w, 2, 2, 0x21); /* transaction 2: page 2 */
+	data_path(n, "s.db-wal", path, sizeof(path));
+	write_file(path, w.buf, w.len);
+	wal_parse(w.buf, w.len, &wi);
+	db = sim_node_db(n, "s.db", true);
+	assert_non_null(db);
+
+	pthread_mutex_lock(&db->mu);
+	/* no transaction committed from this WAL yet */
+	assert_int_equal(sim_track_wal_stale(n, db, 32, 24), 0);
+	assert_int_equal(sim_track_wal_write(n, db, -1, 0, 32), 0);
+	assert_int_equal(sim_track_wal_stale(n, db, 32, 24), 0);
+	assert_int_equal(sim_track_wal_stale(n, db, 0, 32), 0);
+	pthread_mutex_unlock(&db->mu);
+	wal_replay(n, db, &wi, 0);
+	assert_int_equal(db->log.count, 2);
+
+	pthread_mutex_lock(&db->mu);
+	/* frames written where committed ones are, in pieces or at once */
+	assert_int_equal(sim_track_wal_stale(n, db, 32 + 2 * fsz, 24), 1);
+	assert_int_equal(sim_track_wal_stale(n, db, 32 + 2 * fsz + 24, 512), 1);
+	assert_int_equal(sim_track_wal_stale(n, db, 32, 3 * fsz), 1);
+	/* after them: the writer knows every transaction */
+	assert_int_equal(sim_track_wal_stale(n, db, 32 + 3 * fsz, 24), 0);
+	assert_int_equal(sim_track_wal_stale(n, db, 32 + 3 * fsz, 2 * fsz), 0);
+	/* a new header, the database file with transaction 1 only: 2 would be lost */
+	memcpy(file, wi.f[1].page, 512);
+	memcpy(file + 512, wi.f[0].page, 512);
+	data_path(n, "s.db", path, sizeof(path));
+	write_file(path, file, sizeof(file));
+	assert_int_equal(sim_track_wal_stale(n, db, 0, 32), 1);
+	/* ... with page 2 missing */
+	write_file(path, file, 512);
+	assert_int_equal(sim_track_wal_stale(n, db, 0, 32), 1);
+	/* ... once transaction 2 is in it (checkpointed), the WAL may start again */
+	memcpy(file + 512, wi.f[2].page, 512);
+	write_file(path, file, sizeof(file));
+	assert_int_equal(sim_track_wal_stale(n, db, 0, 32), 0);
+	assert_int_equal(sim_track_wal_write(n, db, -1, 0, 32), 0);
+	assert_int_equal(db->wal.last_txid, 0);
+	assert_int_equal(sim_track_wal_stale(n, db, 32, 24), 0);
+	/* nor is anything stale once the WAL is gone */
+	sim_track_wal_reset(db);
+	assert_int_equal(sim_track_wal_stale(n, db, 32, 24), 0);
+	pthread_mutex_unlock(&db->mu);
+	free(wi.f);
+	free(w.buf);
+}
+
 /* ---- rollback-journal mode ----------------------------------------------------------- */
 
 static void pwrite_at(int fd, const void *buf, size_t len, uint64_t off)
@@ -1139,6 +1206,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_wal_transaction_per_write, node_setup,
 						node_teardown),
 		cmocka_unit_test_setup_teardown(test_wal_frames_by_hand, node_setup, node_teardown),
+		cmocka_unit_test_setup_teardown(test_wal_stale_writer, node_setup, node_teardown),
 		cmocka_unit_test_setup_teardown(test_journal_commit_and_rollback, node_setup,
 						node_teardown),
 		cmocka_unit_test_setup_teardown(test_journal_sqlite_rebuild, node_setup,

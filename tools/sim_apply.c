@@ -103,14 +103,58 @@ int sim_apply_checkpoint(struct sim_node *n, struct sim_db *db)
 	snprintf(path, sizeof(path), "%s/%s", n->mnt, db->name);
 	rc = sqlite3_open_v2(path, &conn, SQLITE_OPEN_READWRITE, NULL);
 	if (rc == SQLITE_OK) {
+		sqlite3_stmt *st = NULL;
+
 		sqlite3_busy_timeout(conn, 5000);
-		rc = sqlite3_exec(conn, "PRAGMA wal_checkpoint(TRUNCATE)", NULL, NULL, NULL);
+		rc = sqlite3_prepare_v2(conn, "PRAGMA wal_checkpoint(TRUNCATE)", -1, &st, NULL);
+		/* a checkpoint that readers kept from completing is no error to SQLite: its
+		 * row says so (busy = 1) */
+		if (rc == SQLITE_OK && sqlite3_step(st) == SQLITE_ROW &&
+		    sqlite3_column_int(st, 0) != 0)
+			rc = SQLITE_BUSY;
+		if (rc == SQLITE_OK)
+			rc = sqlite3_finalize(st);
+		else
+			sqlite3_finalize(st);
 	}
 	if (rc != SQLITE_OK)
 		fprintf(stderr, "litefs-sim: %s: checkpoint: %s\n", db->name,
-			conn ? sqlite3_errmsg(conn) : sqlite3_errstr(rc));
+			conn && rc != SQLITE_BUSY ? sqlite3_errmsg(conn) : sqlite3_errstr(rc));
 	sqlite3_close_v2(conn);
 	return rc == SQLITE_OK ? 0 : -EBUSY;
+}
+
+/* Size of db's WAL in the backing directory, 0 when there is none. */
+static uint64_t apply_wal_size(struct sim_node *n, struct sim_db *db)
+{
+	char name[NAME_MAX + 8];
+	struct stat st;
+
+	snprintf(name, sizeof(name), "%s-wal", db->name);
+	if (fstatat(n->data_fd, name, &st, 0))
+		return 0;
+	return (uint64_t)st.st_size;
+}
+
+int sim_apply_reload_wal_index(struct sim_node *n, struct sim_db *db)
+{
+	char path[PATH_MAX + NAME_MAX + 16];
+	uint8_t wh[2 * WALHDR_SIZE];
+	int shm, ok, rc = 0;
+
+	snprintf(path, sizeof(path), "%s/%s-shm", n->mnt, db->name);
+	shm = open(path, O_RDWR | O_CLOEXEC);
+	if (shm < 0) /* no wal-index: the next connection builds one from the WAL anyway */
+		return errno == ENOENT ? 0 : -errno;
+	ok = apply_walhdr_read(shm, wh);
+	if (ok > 0) {
+		wh[8] ^= 0xff; /* the change count of the first copy only */
+		rc = apply_pwrite(shm, wh, WALHDR_SIZE, 0);
+	} else if (ok < 0) {
+		rc = ok;
+	}
+	close(shm);
+	return rc;
 }
 
 static int apply_pages(int fd, const struct sim_txn *t)
@@ -181,10 +225,14 @@ static int apply_wal(struct sim_node *n, struct sim_db *db, int fd, const struct
 		goto out_db;
 	}
 	/* Frames left in the WAL (this node was primary) would hide the new pages from
-	 * readers: fold them into the database first. */
+	 * readers, and a wal-index rebuilt from them later (the last connection gone, its
+	 * shared memory made anew) would bring their old pages back over the new ones: fold
+	 * them into the database and empty the WAL first, or apply nothing. */
 	ok = apply_walhdr_read(shm, wh);
-	if (ok > 0 && (wh[16] | wh[17] | wh[18] | wh[19])) {
+	if (apply_wal_size(n, db) || (ok > 0 && (wh[16] | wh[17] | wh[18] | wh[19]))) {
 		rc = sim_apply_checkpoint(n, db);
+		if (!rc && apply_wal_size(n, db))
+			rc = -EBUSY;
 		if (rc)
 			goto out_shm;
 	}

@@ -2,7 +2,9 @@
  * does. Only files directly in the mount exist; .primary, .lag and <db>-pos are generated;
  * on a replica, databases read as mode 0444 and every write SQLite would make fails with
  * EACCES (creating <db>-journal, writing <db>-wal or <db>) unless it comes from this daemon
- * applying replicated transactions. On the primary, file operations feed commit tracking. */
+ * applying replicated transactions. On the primary, file operations feed commit tracking.
+ * A database's journal, WAL and shared memory are removed only by a process that holds
+ * SQLite's lock on the database in this mount (fs_may_remove()). */
 #define FUSE_USE_VERSION 312
 
 #include <dirent.h>
@@ -15,6 +17,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
+#include <sys/sysmacros.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -356,11 +359,28 @@ static int fs_pwrite_all(int fd, const char *buf, size_t size, off_t off)
 	return (int)r;
 }
 
+/* A writer was refused a write to db's WAL that would have lost transaction txid, which
+ * its SQLite does not know (see sim_track_wal_stale()): the writer rolls its own
+ * transaction back, and makes the connections rebuild their wal-index from the WAL, which
+ * holds txid. This runs while the writer still holds SQLite's WAL write lock, which a
+ * rebuild takes: no connection can rebuild the index before it has been marked. */
+static void fs_wal_stale(struct sim_node *n, struct sim_db *db, uint64_t txid)
+{
+	int rc = sim_apply_reload_wal_index(n, db);
+
+	fprintf(stderr, "litefs-sim: %s: a writer that does not know transaction %llu (its own "
+		"writer ended before SQLite made it visible) was refused a write to the WAL; "
+		"%s\n", db->name, (unsigned long long)txid,
+		rc ? "the wal-index could not be marked for a rebuild" :
+		     "the wal-index is rebuilt from the WAL");
+}
+
 static int fs_write(const char *path, const char *buf, size_t size, off_t off,
 		    struct fuse_file_info *fi)
 {
 	struct fs_handle *h = (struct fs_handle *)(uintptr_t)fi->fh;
 	struct sim_node *n = fs_node();
+	uint64_t lost = 0;
 	struct sim_db *db;
 	int r;
 
@@ -383,6 +403,10 @@ static int fs_write(const char *path, const char *buf, size_t size, off_t off,
 	if (h->kind == SIM_F_WAL) {
 		if (!db->wal.txn_active && !fs_may_begin_write(n) && !fs_from_self()) {
 			r = -EACCES;
+		} else if (!fs_from_self() &&
+			   sim_track_wal_stale(n, db, (uint64_t)off, (uint64_t)size)) {
+			r = -EIO;
+			lost = db->wal.last_txid;
 		} else {
 			r = fs_pwrite_all(h->fd, buf, size, off);
 			if (r > 0)
@@ -395,6 +419,8 @@ static int fs_write(const char *path, const char *buf, size_t size, off_t off,
 			sim_track_db_write(db, (uint64_t)off, (uint64_t)r);
 	}
 	pthread_mutex_unlock(&db->mu);
+	if (lost)
+		fs_wal_stale(n, db, lost);
 	return r;
 }
 
@@ -442,6 +468,156 @@ static int fs_truncate(const char *path, off_t size, struct fuse_file_info *fi)
 	return 0;
 }
 
+/* SQLite's lock bytes in a database file (os_unix.c): the PENDING byte at 1 GiB, the
+ * RESERVED byte, then the 510 bytes of the SHARED range. */
+#define FS_LOCK_FIRST 0x40000000LL
+#define FS_LOCK_BYTES 512
+
+/* Undoes, in place, the octal escapes of a path in /proc/self/mountinfo ("\040" for a
+ * space). */
+static void fs_unescape(char *s)
+{
+	char *out = s;
+
+	while (*s) {
+		if (s[0] == '\\' && s[1] >= '0' && s[1] <= '3' && s[2] >= '0' && s[2] <= '7' &&
+		    s[3] >= '0' && s[3] <= '7') {
+			*out++ = (char)((s[1] - '0') * 64 + (s[2] - '0') * 8 + (s[3] - '0'));
+			s += 4;
+		} else {
+			*out++ = *s++;
+		}
+	}
+	*out = '\0';
+}
+
+/* The device number of this node's mount, from /proc/self/mountinfo: asking the mount
+ * itself from inside one of its own file operations could wait for that operation. The
+ * last mount on the mount point is the one on top, ours. Returns 0 or -errno. */
+static int fs_mount_dev(struct sim_node *n, dev_t *dev)
+{
+	char *line = NULL, *point = NULL;
+	size_t cap = 0;
+	dev_t found;
+	FILE *f;
+
+	pthread_mutex_lock(&n->mu);
+	found = n->mnt_dev;
+	pthread_mutex_unlock(&n->mu);
+	if (found) {
+		*dev = found;
+		return 0;
+	}
+	f = fopen("/proc/self/mountinfo", "re");
+	if (!f)
+		return -errno;
+	while (getline(&line, &cap, f) > 0) {
+		unsigned int maj, min;
+
+		free(point);
+		point = malloc(strlen(line) + 1);
+		if (!point)
+			break;
+		/* "36 35 0:52 / /mount/point rw,... - fuse.litefs litefs-sim rw,..." */
+		if (sscanf(line, "%*d %*d %u:%u %*s %s", &maj, &min, point) != 3)
+			continue;
+		fs_unescape(point);
+		if (!strcmp(point, n->mnt))
+			found = makedev(maj, min);
+	}
+	free(point);
+	free(line);
+	fclose(f);
+	if (!found)
+		return -ENOENT;
+	pthread_mutex_lock(&n->mu);
+	n->mnt_dev = found;
+	pthread_mutex_unlock(&n->mu);
+	*dev = found;
+	return 0;
+}
+
+/* The process of the thread that made the current request (FUSE names the thread).
+ * Returns its id or -errno. */
+static pid_t fs_caller_process(void)
+{
+	char path[64], line[128];
+	pid_t tgid = -ESRCH;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/%ld/status", (long)fuse_get_context()->pid);
+	f = fopen(path, "re");
+	if (!f)
+		return -errno;
+	while (fgets(line, sizeof(line), f)) {
+		if (!strncmp(line, "Tgid:", 5)) {
+			tgid = (pid_t)strtol(line + 5, NULL, 10);
+			break;
+		}
+	}
+	fclose(f);
+	return tgid;
+}
+
+/* Whether process pid holds, on a file of the file system dev, a write lock on SQLite's
+ * lock bytes (its RESERVED, PENDING or EXCLUSIVE lock on a database), from /proc/locks. */
+static bool fs_holds_db_write_lock(dev_t dev, pid_t pid)
+{
+	char *line = NULL;
+	size_t cap = 0;
+	bool held = false;
+	FILE *f = fopen("/proc/locks", "re");
+
+	if (!f)
+		return false;
+	while (!held && getline(&line, &cap, f) > 0) {
+		char type[16], rw[16], end[32];
+		unsigned int maj, min;
+		long long start, last;
+		long owner;
+
+		/* "1: POSIX  ADVISORY  WRITE 2292 00:34:2 1073741826 1073742335"; a request
+		 * waiting for that lock follows it as " -> 1: POSIX ..." */
+		if (strstr(line, "->") ||
+		    sscanf(line, "%*d: %15s %*s %15s %ld %x:%x:%*u %lld %31s", type, rw, &owner,
+			   &maj, &min, &start, end) != 7)
+			continue;
+		if (strcmp(rw, "WRITE") || owner != (long)pid || makedev(maj, min) != dev)
+			continue;
+		last = strcmp(end, "EOF") ? strtoll(end, NULL, 10) : LLONG_MAX;
+		held = !strcmp(type, "FLOCK") ||
+		       (start < FS_LOCK_FIRST + FS_LOCK_BYTES && last >= FS_LOCK_FIRST);
+	}
+	free(line);
+	fclose(f);
+	return held;
+}
+
+/* Whether the calling process may remove a database's journal, WAL or shared memory.
+ * SQLite removes them holding a write lock on the database: RESERVED or EXCLUSIVE at the
+ * end of a rollback-journal transaction, and in WAL mode the EXCLUSIVE lock that the last
+ * connection to close takes to prove that no other connection uses the WAL and the
+ * wal-index. A connection made on a previous mount of this node (before a stop-node and a
+ * start-node) takes that lock on the previous mount's file, where nobody else holds any
+ * any more, yet names the files by path: it would remove the ones that the connections of
+ * this mount are using. Those would carry on with the removed files while new connections
+ * made new ones, two groups of writers unaware of each other, and the database would be
+ * corrupt on every node. LiteFS cannot be locked once its mount is gone, so there that
+ * removal never comes. Returns 0, or -EBUSY when the process holds no such lock in this
+ * mount (it is allowed when that cannot be found out). */
+static int fs_may_remove(struct sim_node *n, const char *leaf)
+{
+	pid_t pid = fs_caller_process();
+	dev_t dev = 0;
+
+	if (pid <= 0 || fs_mount_dev(n, &dev) || fs_holds_db_write_lock(dev, pid))
+		return 0;
+	fprintf(stderr, "litefs-sim: %s: not removed for process %ld, which holds no lock on "
+		"the database in this mount (a connection made before the node started?)\n",
+		leaf, (long)pid);
+	return -EBUSY;
+}
+
 static int fs_unlink(const char *path)
 {
 	struct sim_node *n = fs_node();
@@ -458,6 +634,11 @@ static int fs_unlink(const char *path)
 		return -EACCES;
 	if (kind == SIM_F_DB && fs_is_replica(n) && !fs_from_self())
 		return -EACCES;
+	if ((kind == SIM_F_JOURNAL || kind == SIM_F_WAL || kind == SIM_F_SHM) && !fs_from_self()) {
+		rc = fs_may_remove(n, leaf);
+		if (rc)
+			return rc;
+	}
 	if (kind != SIM_F_JOURNAL && kind != SIM_F_WAL)
 		return unlinkat(n->data_fd, leaf, 0) ? -errno : 0;
 	db = sim_node_db(n, base, kind == SIM_F_JOURNAL);

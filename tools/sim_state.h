@@ -22,6 +22,7 @@ struct sim_wal_track {
 	uint32_t salt1, salt2;
 	uint64_t next_frame_off; /* first frame not yet part of a committed transaction */
 	bool txn_active;         /* frames past next_frame_off exist: a transaction is open */
+	uint64_t last_txid;      /* the last transaction committed from this WAL, 0 for none */
 };
 
 struct sim_extent {
@@ -59,6 +60,7 @@ struct sim_node {
 	bool gate_closed;           /* primary being demoted: no new write transaction */
 	bool stopping;
 	bool mounted;               /* the FUSE connection is up: the mount is ours */
+	dev_t mnt_dev;              /* device number of the mount, 0 until sim_fs.c needs it */
 	uint64_t role_epoch;        /* incremented on every role or follow change */
 	uint64_t commit_seq;        /* incremented on every commit or applied transaction */
 	struct sim_db *dbs;
@@ -117,6 +119,10 @@ int sim_track_journal_end(struct sim_node *n, struct sim_db *db);
 int sim_track_wal_write(struct sim_node *n, struct sim_db *db, int wfd, uint64_t off,
 			uint64_t len);
 void sim_track_wal_reset(struct sim_db *db);
+/* Whether a writer's write of len bytes at off into db's WAL would lose a transaction
+ * already committed from it, which that writer's SQLite does not know (see sim_track.c).
+ * Returns 1 when it would, 0 otherwise. */
+int sim_track_wal_stale(struct sim_node *n, struct sim_db *db, uint64_t off, uint64_t len);
 /* A synthetic transaction holding every page of a database that has no log yet. */
 int sim_track_snapshot(struct sim_node *n, struct sim_db *db);
 
@@ -128,6 +134,10 @@ void *sim_repl_thread(void *node);
 int sim_apply_txn(struct sim_node *n, struct sim_db *db, const struct sim_txn *t);
 /* Checkpoints db's WAL into the database file through the mount (TRUNCATE). */
 int sim_apply_checkpoint(struct sim_node *n, struct sim_db *db);
+/* Makes the connections to db rebuild their wal-index from the WAL at their next
+ * transaction, by making the two copies of the wal-index header differ. Returns 0 or
+ * -errno. */
+int sim_apply_reload_wal_index(struct sim_node *n, struct sim_db *db);
 
 /* HTTP API (sim_http.c). */
 struct MHD_Daemon;

@@ -3,7 +3,9 @@
  * since the journal was created form the transaction, unless the file change counter shows
  * a rollback); in WAL mode the write that completes a frame carrying a commit size. Each
  * commit is turned into a whole-page transaction before the committing call returns, so
- * <db>-pos shows it by the time COMMIT returns to the writer. */
+ * <db>-pos shows it by the time COMMIT returns to the writer. A writer that would lose a
+ * transaction committed that way but never made visible by its SQLite is stopped
+ * (sim_track_wal_stale()). */
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -310,6 +312,7 @@ int sim_track_wal_write(struct sim_node *n, struct sim_db *db, int wfd, uint64_t
 		db->wal.salt2 = be32(h + 20);
 		db->wal.next_frame_off = WAL_HDR;
 		db->wal.txn_active = false;
+		db->wal.last_txid = 0;
 	}
 	if (!db->wal.valid || end <= WAL_HDR)
 		goto out;
@@ -326,6 +329,8 @@ int sim_track_wal_write(struct sim_node *n, struct sim_db *db, int wfd, uint64_t
 		commit = be32(fh + 4);
 		if (commit && be32(fh + 8) == db->wal.salt1 && be32(fh + 12) == db->wal.salt2) {
 			rc = track_wal_commit(n, db, fd, end, commit);
+			if (!rc)
+				db->wal.last_txid = db->log.count;
 			db->wal.next_frame_off = end;
 			db->wal.txn_active = false;
 		}
@@ -334,6 +339,67 @@ out:
 	if (fd != wfd)
 		close(fd);
 	return rc;
+}
+
+/* Whether the database file holds every page of transaction txid of db's log as the
+ * transaction left it. Returns 1, 0, or -errno. */
+static int track_txn_in_db(struct sim_node *n, struct sim_db *db, uint64_t txid)
+{
+	struct sim_txn t = {0};
+	uint8_t *rec = NULL, *page = NULL;
+	size_t len = 0;
+	int fd, rc;
+
+	rc = sim_txlog_read(&db->log, txid, &rec, &len);
+	if (rc)
+		return rc;
+	if (sim_txn_decode(rec, len, &t) <= 0) {
+		free(rec);
+		return -EINVAL;
+	}
+	free(rec);
+	fd = track_open(n, db->name);
+	if (fd < 0) {
+		rc = fd;
+		goto out;
+	}
+	page = malloc(t.page_size);
+	rc = page ? 1 : -ENOMEM;
+	for (uint32_t i = 0; rc == 1 && i < t.npages; i++) {
+		int r = track_pread(fd, page, t.page_size, (uint64_t)(t.pgnos[i] - 1) * t.page_size);
+
+		if (r == -ENODATA || (!r && memcmp(page, t.data + (size_t)i * t.page_size,
+						   t.page_size)))
+			rc = 0;
+		else if (r)
+			rc = r;
+	}
+	free(page);
+	close(fd);
+out:
+	sim_txn_free(&t);
+	return rc;
+}
+
+/* A transaction is committed here when its commit frame is written (so that -pos shows it
+ * when COMMIT returns); SQLite makes it visible to the other connections just after, in
+ * the wal-index. A writer that ends in between (killed, say) leaves a transaction that is
+ * logged, and on its way to the replicas, but that the primary's SQLite does not know: the
+ * next writer starts from the state before it and writes its frames over it, or, when the
+ * WAL has been checkpointed as far as that writer knows, starts the WAL again without the
+ * transaction ever reaching the database file. Either way the primary loses a transaction
+ * every other node has, and writes the next ones over a state that no log describes. Such
+ * a write is one below the end of the last transaction committed from this WAL, or a new
+ * WAL header while the database file lacks that transaction. */
+int sim_track_wal_stale(struct sim_node *n, struct sim_db *db, uint64_t off, uint64_t len)
+{
+	if (!db->wal.valid || !db->wal.last_txid)
+		return 0;
+	if (off >= WAL_HDR)
+		return off < db->wal.next_frame_off;
+	if (off == 0 && len >= WAL_HDR)
+		return track_txn_in_db(n, db, db->wal.last_txid) == 0;
+	return 0;
 }
 
 int sim_track_snapshot(struct sim_node *n, struct sim_db *db)
