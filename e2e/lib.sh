@@ -707,6 +707,14 @@ ev_close() { [[ -f $1.pid ]] && bg_kill "$(<"$1.pid")"; }
 # ------------------------------------------------------------------------------------------
 # running a suite
 
+# _e2e_sanitizer_reports MARKER: the files written since MARKER (under E2E_TMP, not inside
+# a mount) that hold a sanitizer's report: a forwarder or a stand-in that AddressSanitizer
+# stopped shows up in a test only as a peer that went silent.
+_e2e_sanitizer_reports() {
+	find "$E2E_TMP" -xdev -type f -newer "$1" ! -name results -size -64M -print0 2>/dev/null |
+		xargs -0 -r grep -l -a -E 'ERROR: (AddressSanitizer|LeakSanitizer)|WARNING: ThreadSanitizer|: runtime error: ' 2>/dev/null
+}
+
 _e2e_test_exit() { # EXIT trap of a test process: its own cleanup
 	local rc=$?
 	_e2e_kill_registered
@@ -819,6 +827,7 @@ e2e_main() {
 	for t in "${tests[@]}"; do
 		echo "# --- $t"
 		before=$(wc -l <"$E2E_TMP/results")
+		: >"$E2E_TMP/test-began"
 		t0=$(now_ms)
 		timeout -k 5 "$E2E_TEST_TIMEOUT" bash "$E2E_SUITE" --e2e-one "$t" &
 		E2E_CHILD=$!
@@ -846,6 +855,13 @@ e2e_main() {
 			not_ok "$t: runs to its end" got "the test process exited with status $rc"
 		elif ((after == before)); then
 			not_ok "$t: checks something" got "no assertion was made"
+		fi
+		local -a reports
+		mapfile -t reports < <(_e2e_sanitizer_reports "$E2E_TMP/test-began")
+		if ((${#reports[@]})); then
+			not_ok "$t: no sanitizer report in what its processes wrote" \
+				files "$(printf '%s\n' "${reports[@]}")" \
+				report "$(grep -h -a -m1 -A12 -E 'ERROR: |WARNING: ThreadSanitizer|runtime error: ' "${reports[@]}" | head -n 40)"
 		fi
 		echo "# --- $t: $(($(now_ms) - t0)) ms"
 	done

@@ -1479,16 +1479,18 @@ done:
 		else if (!x->no_record && exec_recordable(req))
 			uncertain = EINPROGRESS;
 	}
-	exec_conn_put(x, c);
 	if (uncertain) {
 		*executed = false;
 		*wrote = false;
+		/* before exec_conn_put(): a dropped connection is freed there */
 		rc = fwd_reply_error(out, max, id, uncertain, uncertain == EAGAIN ?
 				     "%s: the database cannot be read now; nothing was executed" :
 				     "%s: an I/O error after the statement ran: it may have been "
 				     "committed; ask again as a repeat", c->name);
+		exec_conn_put(x, c);
 		goto out;
 	}
+	exec_conn_put(x, c);
 	if (rc != 1)
 		goto out;
 encode:
