@@ -130,6 +130,11 @@ struct wire_str {
  * already, by this forwarder or by a primary before a failover, so the database's durable
  * record of executed requests is looked at first. */
 #define WIRE_EXEC_REPEAT 0x8u
+/* That record: a table of each database, written by the primary's forwarder in the
+ * transaction of the request it records and replicated with it, (id INTEGER PRIMARY KEY,
+ * at INTEGER, reply BLOB), reply the encoded RESULT message. A client that finds its own
+ * node primary reads it there. */
+#define WIRE_RECORD_TABLE "_litefs_fwd_requests"
 
 struct wire_exec {
 	uint64_t request_id;

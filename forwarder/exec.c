@@ -37,7 +37,7 @@
  * forwarder: committed in the same transaction as the request's statement, so that it is
  * replicated with it, and a request asked again (its client never had the answer) is
  * answered from it on whichever node is the primary, never executed twice. */
-#define EXEC_RECORD_TABLE "_litefs_fwd_requests"
+#define EXEC_RECORD_TABLE WIRE_RECORD_TABLE
 #define EXEC_RECORD_KEEP_MS (10 * 60 * 1000)
 #define EXEC_RECORD_PRUNE_EVERY 256
 /* Records looked at by one pruning: see exec_record_prune(). */

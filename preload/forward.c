@@ -18,6 +18,7 @@
 #include "log.h"
 #include "ownfd.h"
 #include "real.h"
+#include "record.h"
 #include "request_id.h"
 #include "role.h"
 #include "trace.h"
@@ -306,6 +307,63 @@ static int fwd_fail(struct fwd_stmt *s, int xrc, const char *msg)
 	return forward_rc(s->conn, xrc);
 }
 
+/* What became of one forward, for its trace. Filled on every path (a few stores), read
+ * only when tracing. */
+struct fwd_outcome {
+	bool answered;            /* the primary's RESULT came back: */
+	int xrc;                  /* ... its extended code, or SQLITE_DONE / SQLITE_ROW */
+	int64_t changes;          /* ... the rows it changed (INSERT, UPDATE, DELETE) */
+	enum trace_reason reason; /* not answered: why, as last seen */
+	unsigned busy_retries;    /* the primary answered SQLITE_BUSY, asked again */
+};
+
+/* The statement's outcome from m, the primary's RESULT (taking reply, the buffer m was
+ * decoded from): what forward_step() returns. */
+static int fwd_answered(struct fwd_stmt *s, struct forward_ctx *fc, struct fwd_outcome *o,
+			struct wire_msg *m, void *reply, const char *ep)
+{
+	const struct wire_result *r = &m->u.result;
+	int result;
+
+	o->answered = true;
+	o->xrc = r->rc == SQLITE_DONE || r->rc == SQLITE_ROW ? r->rc : r->xrc;
+	o->changes = s->dml ? r->changes : 0;
+	fc->answered = true;
+	fc->in_txn = (r->flags & WIRE_RESULT_IN_TXN) != 0;
+	fc->not_begun = (r->flags & WIRE_RESULT_NOT_BEGUN) != 0;
+	result = fwd_take_result(s, m, reply, ep);
+	wire_msg_free(m);
+	return result;
+}
+
+/* Request id of s was sent and never answered, and this node may now be the primary:
+ * returns the answer recorded with it on this node (it ran on a primary before), -1 when
+ * there is none (it did not run: s runs here), or fails s with its outcome unknown when
+ * the record cannot be read. */
+static int fwd_answer_from_record(struct fwd_stmt *s, struct forward_ctx *fc,
+				  struct fwd_outcome *o, uint64_t id, const char *ep)
+{
+	struct wire_msg m;
+	void *reply = NULL;
+	size_t len = 0;
+	int rc = record_lookup(s->file, id, &reply, &len);
+
+	if (rc == 0)
+		return -1;
+	if (rc == 1 && !wire_decode(reply, len, fwd_config.max_message, &m)) {
+		if (m.type == WIRE_RESULT && m.u.result.request_id == id) {
+			log_info("request %llu: answered from this node's record",
+				 (unsigned long long)id);
+			return fwd_answered(s, fc, o, &m, reply, ep);
+		}
+		wire_msg_free(&m);
+	}
+	free(reply);
+	o->reason = TRACE_REASON_OUTCOME_UNKNOWN;
+	return fwd_fail(s, SQLITE_IOERR,
+			"litefs-fwd: the primary did not answer in time; the write may have been applied");
+}
+
 /* Milliseconds to wait before asking again after the primary answered SQLITE_BUSY for the
  * attempt-th time: SQLite's own busy handler's steps, so that a program's busy_timeout
  * means here what it means there. */
@@ -329,15 +387,6 @@ static int fwd_encode(struct wire_exec *req, struct wire_buf *buf)
 	return wire_encode_exec(buf, req, fwd_config.max_message);
 }
 
-/* What became of one forward, for its trace. Filled on every path (a few stores), read
- * only when tracing. */
-struct fwd_outcome {
-	bool answered;            /* the primary's RESULT came back: */
-	int xrc;                  /* ... its extended code, or SQLITE_DONE / SQLITE_ROW */
-	int64_t changes;          /* ... the rows it changed (INSERT, UPDATE, DELETE) */
-	enum trace_reason reason; /* not answered: why, as last seen */
-	unsigned busy_retries;    /* the primary answered SQLITE_BUSY, asked again */
-};
 
 /* forward_step(), its first request with id id; o says what became of it. */
 static int fwd_step_run(struct fwd_stmt *s, const char *endpoint, struct forward_ctx *fc,
@@ -461,14 +510,7 @@ static int fwd_step_run(struct fwd_stmt *s, const char *endpoint, struct forward
 					}
 					continue;
 				}
-				o->answered = true;
-				o->xrc = r->rc == SQLITE_DONE || r->rc == SQLITE_ROW ? r->rc : r->xrc;
-				o->changes = s->dml ? r->changes : 0;
-				fc->answered = true;
-				fc->in_txn = (r->flags & WIRE_RESULT_IN_TXN) != 0;
-				fc->not_begun = (r->flags & WIRE_RESULT_NOT_BEGUN) != 0;
-				result = fwd_take_result(s, &m, reply, ep);
-				wire_msg_free(&m);
+				result = fwd_answered(s, fc, o, &m, reply, ep);
 				wire_buf_free(&buf);
 				return result;
 			}
@@ -490,9 +532,13 @@ static int fwd_step_run(struct fwd_stmt *s, const char *endpoint, struct forward
 					no_primary_since = 0;
 				} else if (!v.replica) {
 					/* No primary named here: this node may be the new primary.
-					 * Run here; if LiteFS refuses, the write waits for one. */
+					 * Run here; if LiteFS refuses, the write waits for one. A
+					 * send that was never answered may have run on the primary
+					 * before, whose transactions this node holds now: its record
+					 * says so first. */
 					wire_buf_free(&buf);
-					return -1;
+					return unknown ? fwd_answer_from_record(s, fc, o, req.request_id,
+									      ep) : -1;
 				} else if (!no_primary_since) {
 					no_primary_since = fwd_now_ms();
 					snprintf(ep, sizeof(ep), "%s", v.endpoint);
