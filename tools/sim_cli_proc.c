@@ -349,8 +349,7 @@ out_close:
 		close(fd);
 }
 
-/* Undoes the octal escapes (\040 for a space and so on) of a mountinfo field in place. */
-static void proc_unescape_mount_field(char *s)
+void sim_cli_proc_unescape_mount_field(char *s)
 {
 	char *w = s;
 
@@ -383,7 +382,7 @@ int sim_cli_mount_check(const char *path)
 			field = strtok_r(NULL, " \n", &save);
 		if (!field)
 			continue;
-		proc_unescape_mount_field(field);
+		sim_cli_proc_unescape_mount_field(field);
 		found = !strcmp(field, path);
 	}
 	free(line);

@@ -49,4 +49,8 @@ int sim_cli_mount_check(const char *path);
  * mounted there any more, or -errno. */
 int sim_cli_mount_detach(const char *path);
 
+/* Undoes the octal escapes (\040 for a space and so on) of a /proc/self/mountinfo field in
+ * place. */
+void sim_cli_proc_unescape_mount_field(char *s);
+
 #endif

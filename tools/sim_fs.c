@@ -21,6 +21,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "sim_cli_proc.h"
 #include "sim_state.h"
 
 struct fs_handle {
@@ -473,24 +474,6 @@ static int fs_truncate(const char *path, off_t size, struct fuse_file_info *fi)
 #define FS_LOCK_FIRST 0x40000000LL
 #define FS_LOCK_BYTES 512
 
-/* Undoes, in place, the octal escapes of a path in /proc/self/mountinfo ("\040" for a
- * space). */
-static void fs_unescape(char *s)
-{
-	char *out = s;
-
-	while (*s) {
-		if (s[0] == '\\' && s[1] >= '0' && s[1] <= '3' && s[2] >= '0' && s[2] <= '7' &&
-		    s[3] >= '0' && s[3] <= '7') {
-			*out++ = (char)((s[1] - '0') * 64 + (s[2] - '0') * 8 + (s[3] - '0'));
-			s += 4;
-		} else {
-			*out++ = *s++;
-		}
-	}
-	*out = '\0';
-}
-
 /* The device number of this node's mount, from /proc/self/mountinfo: asking the mount
  * itself from inside one of its own file operations could wait for that operation. The
  * last mount on the mount point is the one on top, ours. Returns 0 or -errno. */
@@ -521,7 +504,7 @@ static int fs_mount_dev(struct sim_node *n, dev_t *dev)
 		/* "36 35 0:52 / /mount/point rw,... - fuse.litefs litefs-sim rw,..." */
 		if (sscanf(line, "%*d %*d %u:%u %*s %s", &maj, &min, point) != 3)
 			continue;
-		fs_unescape(point);
+		sim_cli_proc_unescape_mount_field(point);
 		if (!strcmp(point, n->mnt))
 			found = makedev(maj, min);
 	}
