@@ -1672,6 +1672,13 @@ int fwd_exec_run_session(struct fwd_exec *x, struct fwd_exec_conn **cp,
 			rc = exec_reply_no_mount(x, req->request_id, max, out);
 	} else if (!x->no_record && exec_is_commit(req)) {
 		rc = exec_session_commit(x, *cp, req, max, out, &o, rep);
+	} else if (*cp && sqlite3_get_autocommit((*cp)->db)) {
+		/* The transaction is gone from the session's connection (SQLite rolled it back
+		 * on an error whose answer the client never had, say): the statement would run
+		 * alone, in autocommit mode. */
+		rc = fwd_reply_result(out, max, req->request_id, SQLITE_ABORT_ROLLBACK, 0,
+				      "litefs-fwd: the transaction was rolled back on the primary");
+		goto out;
 	} else {
 		rc = exec_statement(*cp, req, max, out, &o, &rep->executed, &rep->wrote);
 	}

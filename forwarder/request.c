@@ -161,9 +161,25 @@ static int request_run_session(const struct fwd_request_ctx *c, const struct wir
 	struct fwd_role_info role;
 	struct fwd_session *s;
 	uint64_t id = req->request_id;
+	size_t start;
 	int rc;
 
 	*executed = false;
+	if ((req->session_flags & (WIRE_SESSION_BEGIN | WIRE_EXEC_REPEAT)) ==
+	    (WIRE_SESSION_BEGIN | WIRE_EXEC_REPEAT) &&
+	    !fwd_session_acquire(c->sessions, req->session_id, &s)) {
+		/* the transaction's first statement, whose answer was lost: it began */
+		rc = fwd_session_replay(s, id, out);
+		/* kept when answered; otherwise its outcome is unknown: rolled back */
+		fwd_session_release(c->sessions, s, rc != 1);
+		if (rc == 1)
+			fwd_metrics_note_repeat();
+		if (rc)
+			return rc == 1 ? 0 : rc;
+		return fwd_reply_result(out, c->max_message, id, SQLITE_ABORT_ROLLBACK, 0,
+					"litefs-fwd: the transaction's first statement was asked "
+					"again and cannot be answered; it is rolled back");
+	}
 	if (req->session_flags & WIRE_SESSION_BEGIN) {
 		rc = fwd_role_get(c->role, true, &role);
 		if (rc)
@@ -209,15 +225,28 @@ static int request_run_session(const struct fwd_request_ctx *c, const struct wir
 						"transaction (its forwarder restarted, or another node "
 						"became the primary): it was rolled back");
 		conn = fwd_session_conn(s);
+		if (req->session_flags & WIRE_EXEC_REPEAT) {
+			/* its answer was lost: the same answer, never a second run */
+			rc = fwd_session_replay(s, id, out);
+			if (rc) {
+				fwd_session_release(c->sessions, s, false);
+				if (rc == 1)
+					fwd_metrics_note_repeat();
+				return rc == 1 ? 0 : rc;
+			}
+		}
 		if (req->session_flags & WIRE_SESSION_DESCRIBE) {
 			rc = fwd_exec_describe(conn, req, c->max_message, out);
 			fwd_session_release(c->sessions, s, false);
 			return rc;
 		}
 	}
+	start = out->len;
 	rc = fwd_exec_run_session(c->exec, &conn, req, c->max_message, out, &rep);
 	if (req->session_flags & WIRE_SESSION_BEGIN)
 		fwd_session_set_conn(s, conn);
+	if (!rc && rep.in_txn)
+		fwd_session_note_reply(s, id, out->p + start, out->len - start);
 	fwd_session_release(c->sessions, s, !rep.in_txn);
 	*executed = rep.executed;
 	return rc;

@@ -23,6 +23,8 @@ struct fwd_session {
 	uint32_t timeout_ms;
 	int64_t idle_since_ms;      /* CLOCK_MONOTONIC; meaningful while not held */
 	bool held;                  /* a request is using it */
+	uint64_t last_id;           /* the last request answered in it, 0 for none */
+	struct wire_buf last_reply; /* ... and its reply */
 };
 
 struct fwd_sessions {
@@ -72,6 +74,7 @@ static void session_free(struct fwd_session *s)
 {
 	if (s->conn)
 		fwd_exec_conn_close(s->conn);
+	wire_buf_free(&s->last_reply);
 	free(s);
 }
 
@@ -200,6 +203,20 @@ void fwd_session_set_conn(struct fwd_session *s, struct fwd_exec_conn *c)
 uint32_t fwd_session_timeout_ms(const struct fwd_session *s)
 {
 	return s->timeout_ms;
+}
+
+void fwd_session_note_reply(struct fwd_session *s, uint64_t request_id, const void *reply,
+			    size_t len)
+{
+	s->last_reply.len = 0;
+	s->last_id = wire_buf_append(&s->last_reply, reply, len) ? 0 : request_id;
+}
+
+int fwd_session_replay(const struct fwd_session *s, uint64_t request_id, struct wire_buf *out)
+{
+	if (!s->last_id || s->last_id != request_id)
+		return 0;
+	return wire_buf_append(out, s->last_reply.p, s->last_reply.len) ? -ENOMEM : 1;
 }
 
 void fwd_session_release(struct fwd_sessions *ss, struct fwd_session *s, bool ended)

@@ -41,6 +41,15 @@ void fwd_session_set_conn(struct fwd_session *s, struct fwd_exec_conn *c);
 /* The idle timeout the session was reserved with. */
 uint32_t fwd_session_timeout_ms(const struct fwd_session *s);
 
+/* Keeps reply (len bytes), the answer to request_id in held session s, in place of the
+ * previous one: a statement of a transaction asked again (its answer was lost) is answered
+ * with it rather than run a second time. A copy that cannot be made leaves none. */
+void fwd_session_note_reply(struct fwd_session *s, uint64_t request_id, const void *reply,
+			    size_t len);
+/* Appends to out the reply kept for request_id in held session s. Returns 1 when there
+ * was one, 0 when the last request answered in s was another, or -ENOMEM. */
+int fwd_session_replay(const struct fwd_session *s, uint64_t request_id, struct wire_buf *out);
+
 /* Lets go of a held session. With ended set (its transaction is over, or never began) the
  * session goes: its connection, if any, is closed. Otherwise its idle time starts now. */
 void fwd_session_release(struct fwd_sessions *ss, struct fwd_session *s, bool ended);

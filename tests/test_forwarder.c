@@ -1743,6 +1743,84 @@ static void test_session_commit(void **state)
 	wire_buf_free(&out);
 }
 
+/* Empties the in-memory record of replies, as though they had aged out of it. */
+static void dedup_forget(void)
+{
+	fwd_dedup_destroy(g_res.dedup);
+	assert_int_equal(fwd_dedup_create(&g_res.dedup, 64, 1 << 20, 60000), 0);
+	g_res.req.dedup = g_res.dedup;
+}
+
+/* A statement of a transaction asked again (its answer was lost: the network cut, the
+ * client's wait ran out) once the in-memory record of replies has let it go is answered
+ * with its first answer, byte for byte, by its session, and not run a second time in the
+ * transaction; so is the first statement, which opened it. A first statement asked again
+ * once another has been answered cannot be answered: the transaction is rolled back and
+ * the client told so. */
+static void test_session_repeat(void **state)
+{
+	char dir[PATH_MAX], mnt[PATH_MAX], path[PATH_MAX + 16];
+	struct wire_buf out = { 0 }, first = { 0 };
+	struct wire_msg m;
+
+	(void)state;
+	make_dir("sessrep", dir, sizeof(dir), mnt, sizeof(mnt));
+	xsnprintf(path, sizeof(path), "%s/s.db", mnt);
+	db_exec(path, "PRAGMA journal_mode=WAL; CREATE TABLE t(a); CREATE TABLE c(n);"
+		      "INSERT INTO c VALUES (0)");
+	request_open(mnt, 64, 5000);
+
+	session_request(1, 88, WIRE_SESSION_BEGIN, "BEGIN;", 0, 5000,
+			"UPDATE c SET n = n + 1", &out, &m);
+	assert_true(m.u.result.flags & WIRE_RESULT_IN_TXN);
+	assert_int_equal(m.u.result.changes, 1);
+	wire_msg_free(&m);
+	assert_int_equal(wire_buf_append(&first, out.p, out.len), 0);
+	dedup_forget();
+	session_request(1, 88, WIRE_SESSION_BEGIN | WIRE_EXEC_REPEAT, "BEGIN;", 0, 5000,
+			"UPDATE c SET n = n + 1", &out, &m);
+	assert_int_equal(out.len, first.len);
+	assert_memory_equal(out.p, first.p, first.len);
+	wire_msg_free(&m);
+	assert_int_equal(fwd_sessions_count(g_res.sessions), 1);
+
+	session_request(2, 88, 0, NULL, 0, 5000, "UPDATE c SET n = n + 10", &out, &m);
+	assert_true(m.u.result.flags & WIRE_RESULT_IN_TXN);
+	wire_msg_free(&m);
+	first.len = 0;
+	assert_int_equal(wire_buf_append(&first, out.p, out.len), 0);
+	dedup_forget();
+	session_request(2, 88, WIRE_EXEC_REPEAT, NULL, 0, 5000, "UPDATE c SET n = n + 10", &out,
+			&m);
+	assert_int_equal(out.len, first.len);
+	assert_memory_equal(out.p, first.p, first.len);
+	wire_msg_free(&m);
+	/* a repeat of a request that never arrived runs */
+	session_request(3, 88, WIRE_EXEC_REPEAT, NULL, 0, 5000, "INSERT INTO t VALUES (3)", &out,
+			&m);
+	assert_int_equal(m.u.result.rc, SQLITE_DONE);
+	assert_int_equal(m.u.result.changes, 1);
+	wire_msg_free(&m);
+	session_request(4, 88, 0, NULL, 0, 5000, "SELECT n FROM c", &out, &m);
+	assert_int_equal(m.u.result.nrows, 1);
+	assert_true(m.u.result.cells[0].u.i == 11);
+	wire_msg_free(&m);
+
+	/* the first statement again, now that others were answered: rolled back */
+	dedup_forget();
+	session_request(1, 88, WIRE_SESSION_BEGIN | WIRE_EXEC_REPEAT, "BEGIN;", 0, 5000,
+			"UPDATE c SET n = n + 1", &out, &m);
+	assert_int_equal(m.type, WIRE_RESULT);
+	assert_int_equal(m.u.result.xrc, SQLITE_ABORT_ROLLBACK);
+	assert_false(m.u.result.flags & WIRE_RESULT_IN_TXN);
+	wire_msg_free(&m);
+	assert_int_equal(fwd_sessions_count(g_res.sessions), 0);
+	assert_int_equal(db_int(path, "SELECT n FROM c"), 0);
+	assert_int_equal(db_int(path, "SELECT count(*) FROM t"), 0);
+	wire_buf_free(&first);
+	wire_buf_free(&out);
+}
+
 /* A transaction is not begun, and nothing of it stays, when its first write cannot get the
  * write lock, or when the primary is past what it read on the replica. */
 static void test_session_not_begun(void **state)
@@ -3056,6 +3134,7 @@ int main(void)
 		T(test_record_exactly_once),
 		T(test_record_pruned),
 		T(test_session_commit),
+		T(test_session_repeat),
 		T(test_session_not_begun),
 		T(test_session_expires),
 		T(test_session_describe),
