@@ -170,6 +170,16 @@ static int txn_in_session(struct fwd_stmt *s, const char *endpoint)
 	return rc;
 }
 
+/* Whether the transaction open on c's connection has written here: it began while this
+ * node was the primary. It stays here to its end, which LiteFS refuses if this node is
+ * no longer the primary; a session opened for its next write would commit the local
+ * part (refused, and rolled back) apart from the rest. Unknown without
+ * sqlite3_txn_state() (SQLite before 3.34): false. */
+static bool txn_wrote_here(struct fwd_conn *c)
+{
+	return real_sqlite.txn_state && real_sqlite.txn_state(c->db, NULL) == SQLITE_TXN_WRITE;
+}
+
 int txn_step(struct fwd_stmt *s, const char *endpoint)
 {
 	struct fwd_conn *c = s->conn;
@@ -190,6 +200,8 @@ int txn_step(struct fwd_stmt *s, const char *endpoint)
 	case FK_REMOTE:
 		if (local_autocommit)
 			return forward_step(s, endpoint, NULL);
+		if (s->kind == FK_WRITE && txn_wrote_here(c))
+			return TXN_RUN_LOCAL;
 		return txn_begin(s, endpoint, false);
 	case FK_TXN:
 		if (s->txn_op == CLASSIFY_TXN_BEGIN_WRITE && local_autocommit)

@@ -1,13 +1,19 @@
-/* A forwarded write whose outcome is unknown (it was sent, and the primary answered that
- * it may have run) when this node becomes the primary: the primary before it may have
- * committed the write, and this node, now holding every transaction of that primary,
- * holds the record committed with it. The interposer must look there before it runs the
- * statement here:
+/* Forwarded writes across a change of primary, where this node is the one promoted or
+ * demoted.
+ *
+ * A write whose outcome is unknown (it was sent, and the primary answered that it may have
+ * run) when this node becomes the primary: the primary before it may have committed the
+ * write, and this node, now holding every transaction of that primary, holds the record
+ * committed with it. The interposer must look there before it runs the statement here:
  *   - recorded: the recorded answer is the statement's (rows changed, rowid), and the
  *     statement does not run a second time;
  *   - not recorded: nothing ran anywhere, the statement runs here, once;
  *   - a record that cannot be decoded: the outcome stays unknown (SQLITE_IOERR), and the
  *     statement does not run here.
+ *
+ * A transaction that wrote here while this node was the primary, which then became a
+ * replica: its next write stays here (a session on the new primary would commit apart
+ * from what it wrote here), and so does its end.
  *
  * The "replica" is a plain directory whose .primary names q, a scripted forwarder: at the
  * first send of a request it plays the old primary (commits the row and its record into
@@ -198,7 +204,7 @@ static int group_setup(void **state)
 
 	(void)state;
 	signal(SIGPIPE, SIG_IGN);
-	if (tmpdir_make(made, sizeof(made), "test_preload_record"))
+	if (tmpdir_make(made, sizeof(made), "test_preload_role_change"))
 		return -1;
 	/* SQLite reports databases by their resolved path: the mount must be spelled so too. */
 	if (!realpath(made, g_dir)) {
@@ -337,12 +343,58 @@ static void test_unreadable_record_outcome_unknown(void **state)
 	assert_int_equal(sqlite3_close(db), SQLITE_OK);
 }
 
+/* Inserts key on db through the interposer; returns step's code. */
+static int insert_key(sqlite3 *db, const char *key)
+{
+	sqlite3_stmt *st = NULL;
+	int rc;
+
+	assert_int_equal(sqlite3_prepare_v2(db, "INSERT INTO k(key) VALUES(?1)", -1, &st, NULL),
+			 SQLITE_OK);
+	sqlite3_bind_text(st, 1, key, -1, SQLITE_STATIC);
+	rc = sqlite3_step(st);
+	sqlite3_finalize(st);
+	return rc;
+}
+
+/* Begun and written here as the primary, then the node is a replica of q: the
+ * transaction's next write and its COMMIT run here (nothing reaches q), and both writes
+ * commit together (nothing refuses them in this plain directory). */
+static void test_txn_that_wrote_here_stays(void **state)
+{
+	char path[PATH_MAX + 16];
+	sqlite3 *db = NULL;
+
+	(void)state;
+	pthread_mutex_lock(&g_q.mu);
+	g_q.play = Q_NOTHING;
+	g_q.firsts = g_q.repeats = 0;
+	pthread_mutex_unlock(&g_q.mu);
+	xsnprintf(path, sizeof(path), "%s/.primary", g_dir);
+	assert_true(unlink(path) == 0 || errno == ENOENT);
+	xsnprintf(path, sizeof(path), "%s/t.db", g_dir);
+	assert_int_equal(sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE, NULL), SQLITE_OK);
+	assert_int_equal(sqlite3_exec(db, "BEGIN", NULL, NULL, NULL), SQLITE_OK);
+	assert_int_equal(insert_key(db, "stays-1"), SQLITE_DONE);
+	assert_int_equal(write_primary("q\n"), 0);
+	assert_int_equal(insert_key(db, "stays-2"), SQLITE_DONE);
+	assert_int_equal(sqlite3_exec(db, "COMMIT", NULL, NULL, NULL), SQLITE_OK);
+	assert_true(sqlite3_get_autocommit(db));
+	pthread_mutex_lock(&g_q.mu);
+	assert_int_equal(g_q.firsts + g_q.repeats, 0);
+	pthread_mutex_unlock(&g_q.mu);
+	assert_int_equal(count_key(db, "stays-1"), 1);
+	assert_int_equal(count_key(db, "stays-2"), 1);
+	assert_int_equal(sqlite3_close(db), SQLITE_OK);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_recorded_write_not_run_again),
 		cmocka_unit_test(test_unrecorded_write_runs_here),
 		cmocka_unit_test(test_unreadable_record_outcome_unknown),
+		cmocka_unit_test(test_txn_that_wrote_here_stays),
 	};
 
 	return cmocka_run_group_tests(tests, group_setup, group_teardown);
