@@ -1049,6 +1049,26 @@ static int exec_outcome_undone(struct exec_outcome *o, sqlite3 *db, int rc, uint
 	return err;
 }
 
+/* Whether the failed commit whose error is in o may nonetheless stand: an I/O error (or a
+ * file gone) may come after LiteFS took the commit, when it stops meanwhile; LiteFS
+ * refusing it (EACCES), or a commit frame that could not be written at all, is certain. fwd_exec_run() has the client ask again as a repeat,
+ * which the record answers if it stands. */
+static bool exec_commit_unsure(const struct exec_outcome *o)
+{
+	return exec_conn_broken(o->res.xrc) && !litefs_write_refused(o->res.xrc, o->sys_errno) &&
+	       fwd_walwrite_commit_state() != -1;
+}
+
+/* Makes o the I/O error of a commit (LITEFS_FWD_FAULT=ioerr-after-commit:N). */
+static void exec_outcome_fake_ioerr(struct exec_outcome *o)
+{
+	o->res.rc = SQLITE_IOERR;
+	o->res.xrc = SQLITE_IOERR_FSYNC;
+	o->sys_errno = EIO;
+	free(o->errmsg);
+	o->errmsg = strdup("disk I/O error");
+}
+
 /* Whether outcome o of a statement that ran leaves changes to commit: it succeeded, or
  * failed a constraint under ON CONFLICT FAIL after changing rows (committed in autocommit
  * mode); any other failure changed nothing. */
@@ -1068,7 +1088,7 @@ static int exec_run_recorded(struct fwd_exec *x, struct fwd_exec_conn *c,
 {
 	struct wire_buf reply = { 0 };
 	uint64_t before;
-	bool changed;
+	bool changed, faulted;
 	int rc;
 
 	*executed = false;
@@ -1094,12 +1114,16 @@ static int exec_run_recorded(struct fwd_exec *x, struct fwd_exec_conn *c,
 		goto out;
 	}
 	rc = exec_record_write(c, req->request_id, &reply);
+	fwd_walwrite_commit_reset();
 	if (rc == SQLITE_OK)
 		rc = exec_control(c, "COMMIT");
-	if (rc != SQLITE_OK) {
-		rc = exec_outcome_undone(o, c->db, rc, before) ?: 1;
+	faulted = rc == SQLITE_OK && fwd_fault_fail_commit();
+	if (rc != SQLITE_OK || faulted) {
+		rc = exec_outcome_undone(o, c->db, faulted ? SQLITE_IOERR : rc, before) ?: 1;
+		if (faulted)
+			exec_outcome_fake_ioerr(o);
 		exec_rollback(c->db);
-		*executed = false;
+		*executed = exec_commit_unsure(o);
 		goto out;
 	}
 	*wrote = true;
@@ -1284,19 +1308,24 @@ static void exec_batch_commit(struct exec_job **jobs, size_t n, uint64_t before)
 	size_t kept = 0;
 	uint64_t txid = before + 1;
 	unsigned dv = 0;
+	bool faulted;
 	int rc;
 
 	for (size_t i = 0; i < n; i++)
 		kept += jobs[i]->kept;
+	fwd_walwrite_commit_reset();
 	rc = kept ? exec_control(c, "COMMIT") : SQLITE_OK;
-	if (!kept || rc != SQLITE_OK) {
+	faulted = rc == SQLITE_OK && kept && fwd_fault_fail_commit();
+	if (!kept || rc != SQLITE_OK || faulted) {
 		for (size_t i = 0; i < n; i++) {
 			struct exec_job *j = jobs[i];
 
 			if (!j->kept)
 				continue;
-			j->rc = exec_outcome_undone(j->o, c->db, rc, before) ?: 1;
-			j->executed = false;
+			j->rc = exec_outcome_undone(j->o, c->db, faulted ? SQLITE_IOERR : rc, before) ?: 1;
+			if (faulted)
+				exec_outcome_fake_ioerr(j->o);
+			j->executed = exec_commit_unsure(j->o);
 			j->kept = false;
 		}
 		if (exec_rollback(c->db)) {

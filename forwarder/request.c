@@ -119,7 +119,9 @@ static int request_run(const struct fwd_request_ctx *c, const struct wire_exec *
 	int rc;
 
 	*executed = false;
-	rc = fwd_role_get(c->role, false, &role);
+	/* A repeat follows a failure that may have been this node's demotion (an I/O error
+	 * at commit): the role is read afresh, so that it goes to the new primary. */
+	rc = fwd_role_get(c->role, (req->session_flags & WIRE_EXEC_REPEAT) != 0, &role);
 	if (!rc && role.role != FWD_ROLE_PRIMARY)
 		rc = fwd_role_get(c->role, true, &role);
 	if (rc)

@@ -52,6 +52,8 @@ static sqlite3_vfs ww_vfs;
 static pthread_once_t ww_once = PTHREAD_ONCE_INIT;
 static int ww_registered = -ENOSYS;
 static size_t ww_writes_in, ww_writes_out;  /* atomics: fwd_walwrite_totals() */
+/* What became of the last commit frame this thread wrote: fwd_walwrite_commit_state(). */
+static __thread int ww_commit_state;
 
 /* Writes out f's pending bytes, in writes of at most WW_MAX_WRITE. Returns SQLITE_OK or
  * the first failed write's error; the pending bytes are gone either way. */
@@ -122,7 +124,12 @@ static int ww_write(sqlite3_file *file, const void *p, int n, sqlite3_int64 off)
 		rc = ww_append(f, p, n, off);
 		if (rc != SQLITE_OK)
 			return rc;
-		if (page && (f->commit_frame || f->len >= WW_MAX_PENDING))
+		if (page && f->commit_frame) {
+			rc = ww_flush(f);
+			ww_commit_state = rc == SQLITE_OK ? 1 : -1;
+			return rc;
+		}
+		if (page && f->len >= WW_MAX_PENDING)
 			return ww_flush(f);
 		f->half_frame = false;
 		return SQLITE_OK;
@@ -343,4 +350,14 @@ void fwd_walwrite_totals(size_t *writes_in, size_t *writes_out)
 {
 	*writes_in = __atomic_load_n(&ww_writes_in, __ATOMIC_RELAXED);
 	*writes_out = __atomic_load_n(&ww_writes_out, __ATOMIC_RELAXED);
+}
+
+void fwd_walwrite_commit_reset(void)
+{
+	ww_commit_state = 0;
+}
+
+int fwd_walwrite_commit_state(void)
+{
+	return ww_commit_state;
 }

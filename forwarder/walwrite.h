@@ -20,4 +20,12 @@ int fwd_walwrite_register(void);
  * and the writes that reached those files (for tests and figures). */
 void fwd_walwrite_totals(size_t *writes_in, size_t *writes_out);
 
+/* Forgets, for the calling thread, what became of the last commit frame it wrote. */
+void fwd_walwrite_commit_reset(void);
+/* What became of the commit frame the calling thread wrote to a WAL through this VFS since
+ * fwd_walwrite_commit_reset(): 1 its write succeeded; -1 it failed, so the transaction
+ * never reached the file (nor LiteFS); 0 none was written (a transaction that failed
+ * before, or a rollback journal). */
+int fwd_walwrite_commit_state(void);
+
 #endif

@@ -37,6 +37,7 @@
 #include "../forwarder/dbname.h"
 #include "../forwarder/dedup.h"
 #include "../forwarder/exec.h"
+#include "../forwarder/fault.h"
 #include "../forwarder/litefs_info.h"
 #include "../forwarder/log.h"
 #include "../forwarder/request.h"
@@ -2074,6 +2075,49 @@ static void test_record_exactly_once(void **state)
 	wire_buf_free(&first);
 }
 
+/* A group commit that SQLite reports as failed with an I/O error may have reached LiteFS
+ * first (LiteFS stopped after taking it): the client is told to ask again as a repeat
+ * (EINPROGRESS), never that nothing ran; asked so, it is answered from the record, and the
+ * write is there once. (LITEFS_FWD_FAULT=ioerr-after-commit:1 commits the write and
+ * reports the error.) */
+static void test_record_commit_ioerr_unsure(void **state)
+{
+	char dir[PATH_MAX], mnt[PATH_MAX], path[PATH_MAX + 16];
+	struct wire_value v = v_text("unsure");
+	struct wire_buf b = { 0 };
+	struct wire_msg m;
+	bool executed = true;
+
+	(void)state;
+	make_dir("unsure", dir, sizeof(dir), mnt, sizeof(mnt));
+	xsnprintf(path, sizeof(path), "%s/r.db", mnt);
+	db_exec(path, "CREATE TABLE t(id INTEGER PRIMARY KEY, a)");
+	assert_int_equal(fwd_exec_init(&g_res.exec, mnt), 0);
+	g_res.exec_open = true;
+	assert_int_equal(setenv("LITEFS_FWD_FAULT", "ioerr-after-commit:1", 1), 0);
+	assert_int_equal(fwd_fault_init(), 0);
+	unsetenv("LITEFS_FWD_FAULT");
+
+	exec_direct(&g_res.exec, 0xabcULL << 40, "r.db", "INSERT INTO t(a) VALUES (?)", &v, 1, &b,
+		    &m, &executed);
+	assert_false(executed);
+	assert_error_reply(&m, 0xabcULL << 40, EINPROGRESS, "ask again as a repeat");
+	wire_msg_free(&m);
+	assert_int_equal(db_int(path, "SELECT count(*) FROM t"), 1);
+
+	g_exec_flags = WIRE_EXEC_REPEAT;
+	exec_direct(&g_res.exec, 0xabcULL << 40, "r.db", "INSERT INTO t(a) VALUES (?)", &v, 1, &b,
+		    &m, &executed);
+	g_exec_flags = 0;
+	assert_false(executed);
+	assert_int_equal(m.type, WIRE_RESULT);
+	assert_int_equal(m.u.result.rc, SQLITE_DONE);
+	assert_true(m.u.result.changes == 1);
+	wire_msg_free(&m);
+	assert_int_equal(db_int(path, "SELECT count(*) FROM t"), 1);
+	wire_buf_free(&b);
+}
+
 /* Records older than ten minutes go, a span of them at a time in id order, wherever their
  * ids are (each process starts at a random one): after enough writes to sweep the table,
  * none is left, and every recent one stays. */
@@ -3132,6 +3176,7 @@ int main(void)
 		T(test_role_cache),
 		T(test_statement_cache),
 		T(test_record_exactly_once),
+		T(test_record_commit_ioerr_unsure),
 		T(test_record_pruned),
 		T(test_session_commit),
 		T(test_session_repeat),
