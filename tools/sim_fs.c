@@ -30,7 +30,38 @@ struct fs_handle {
 	enum sim_file_kind kind;
 	char name[NAME_MAX + 1];
 	char base[NAME_MAX + 1]; /* database the file belongs to */
+	struct fs_handle *prev, *next; /* in fs_open_handles */
 };
+
+/* The handles open in this process's mount: those its users still hold when the mount
+ * goes are never released by the kernel, and are freed when the file system loop ends. */
+static pthread_mutex_t fs_handles_mu = PTHREAD_MUTEX_INITIALIZER;
+static struct fs_handle *fs_open_handles;
+
+static void fs_handle_link(struct fs_handle *h)
+{
+	pthread_mutex_lock(&fs_handles_mu);
+	h->next = fs_open_handles;
+	if (h->next)
+		h->next->prev = h;
+	fs_open_handles = h;
+	pthread_mutex_unlock(&fs_handles_mu);
+}
+
+static void fs_handle_free(struct fs_handle *h)
+{
+	pthread_mutex_lock(&fs_handles_mu);
+	if (h->prev)
+		h->prev->next = h->next;
+	else
+		fs_open_handles = h->next;
+	if (h->next)
+		h->next->prev = h->prev;
+	pthread_mutex_unlock(&fs_handles_mu);
+	if (h->fd >= 0)
+		close(h->fd);
+	free(h);
+}
 
 static struct sim_node *fs_node(void)
 {
@@ -239,6 +270,7 @@ static int fs_handle_new(struct fuse_file_info *fi, int fd, const char *leaf)
 	h->readable = (fi->flags & O_ACCMODE) != O_WRONLY;
 	snprintf(h->name, sizeof(h->name), "%s", leaf);
 	h->kind = sim_file_classify(leaf, h->base, sizeof(h->base));
+	fs_handle_link(h);
 	fi->fh = (uintptr_t)h;
 	return 0;
 }
@@ -648,11 +680,8 @@ static int fs_release(const char *path, struct fuse_file_info *fi)
 	struct fs_handle *h = (struct fs_handle *)(uintptr_t)fi->fh;
 
 	(void)path;
-	if (h) {
-		if (h->fd >= 0)
-			close(h->fd);
-		free(h);
-	}
+	if (h)
+		fs_handle_free(h);
 	return 0;
 }
 
@@ -810,6 +839,8 @@ out_mount:
 	fuse_unmount(f);
 out_new:
 	fuse_destroy(f);
+	while (fs_open_handles)
+		fs_handle_free(fs_open_handles);
 out_args:
 	fuse_opt_free_args(&args);
 	return rc;
