@@ -16,6 +16,7 @@ import shutil
 import signal
 import sys
 import time
+import traceback
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import check  # noqa: E402
@@ -143,6 +144,8 @@ def main():
         return 130
     except Exception as e:  # noqa: BLE001 - the run could not be made: say why, clean up
         log("the run failed: %r" % e)
+        for line in traceback.format_exc().rstrip().splitlines():
+            log("  " + line)
         c.keep = c.keep or bool(os.environ.get("CHAOS_KEEP"))
         c.cleanup()
         return 2

@@ -51,6 +51,8 @@ def read_node(path):
         integrity = [r[0] for r in con.execute("PRAGMA integrity_check")]
         rows = con.execute("SELECT tag, kind, a, b, amt FROM ops ORDER BY id").fetchall()
         acc = dict(con.execute("SELECT id, bal FROM accounts ORDER BY id").fetchall())
+    except sqlite3.Error as e:
+        raise sqlite3.Error("%s: %s" % (path, e)) from e
     finally:
         con.close()
     return rows, acc, integrity
