@@ -46,6 +46,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "host_common.h"
+
 #define BUSY_TIMEOUT_MS 10000
 #define MAX_FILES 64
 #define AFTER_WRITES 3
@@ -63,45 +65,6 @@ struct own_file {
 static const char *closefds_db_path;
 static const char *closefds_prefix;
 
-/* Prints one line on stdout with a single write(). Descriptor 1 is never closed. */
-static void out(const char *fmt, ...)
-{
-	char buf[1024];
-	va_list ap;
-	int n;
-
-	va_start(ap, fmt);
-	n = vsnprintf(buf, sizeof(buf) - 1, fmt, ap);
-	va_end(ap);
-	if (n < 0)
-		return;
-	if ((size_t)n > sizeof(buf) - 2)
-		n = (int)sizeof(buf) - 2;
-	for (int i = 0; i < n; i++)
-		if (buf[i] == '\n')
-			buf[i] = ' ';
-	buf[n++] = '\n';
-	for (const char *p = buf; n > 0;) {
-		ssize_t w = write(STDOUT_FILENO, p, (size_t)n);
-
-		if (w < 0 && errno == EINTR)
-			continue;
-		if (w <= 0)
-			return;
-		p += w;
-		n -= (int)w;
-	}
-}
-
-/* Milliseconds on the monotonic clock, to time the reads. */
-static int64_t now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 /* Opens DB read-write with extended codes and a busy timeout; NULL (reported) if not. */
 static sqlite3 *open_db(void)
 {
@@ -109,7 +72,7 @@ static sqlite3 *open_db(void)
 	int rc = sqlite3_open_v2(closefds_db_path, &db, SQLITE_OPEN_READWRITE, NULL);
 
 	if (rc != SQLITE_OK) {
-		out("fail open %d %s", rc, db ? sqlite3_errmsg(db) : "no memory");
+		host_out("fail open %d %s", rc, db ? sqlite3_errmsg(db) : "no memory");
 		sqlite3_close(db);
 		return NULL;
 	}
@@ -135,11 +98,11 @@ static bool write_and_read(sqlite3 *db, const char *key)
 	}
 	sqlite3_finalize(st);
 	if (rc != SQLITE_OK) {
-		out("fail %s %d %s", key, rc, sqlite3_errmsg(db));
+		host_out("fail %s %d %s", key, rc, sqlite3_errmsg(db));
 		return false;
 	}
-	out("ok %s", key);
-	t0 = now_ms();
+	host_out("ok %s", key);
+	t0 = host_now_ms();
 	if (sqlite3_prepare_v2(db, "SELECT count(*) FROM k WHERE key = ?1", -1, &st, NULL) ==
 	    SQLITE_OK) {
 		sqlite3_bind_text(st, 1, key, -1, SQLITE_TRANSIENT);
@@ -147,24 +110,8 @@ static bool write_and_read(sqlite3 *db, const char *key)
 			n = sqlite3_column_int(st, 0);
 	}
 	sqlite3_finalize(st);
-	out("read %s rows=%d ms=%lld", key, n, (long long)(now_ms() - t0));
+	host_out("read %s rows=%d ms=%lld", key, n, (long long)(host_now_ms() - t0));
 	return n == 1;
-}
-
-/* How many threads the process has; -1 if unknown. */
-static int count_threads(void)
-{
-	DIR *d = opendir("/proc/self/task");
-	struct dirent *e;
-	int n = 0;
-
-	if (!d)
-		return -1;
-	while ((e = readdir(d)))
-		if (e->d_name[0] != '.')
-			n++;
-	closedir(d);
-	return n;
 }
 
 /* Prints "fd N TARGET" for every open descriptor from 3 up. */
@@ -186,7 +133,7 @@ static void list_fds(void)
 		snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
 		n = readlink(path, target, sizeof(target) - 1);
 		target[n > 0 ? n : 0] = '\0';
-		out("fd %d %s", fd, target);
+		host_out("fd %d %s", fd, target);
 	}
 	closedir(d);
 }
@@ -228,24 +175,24 @@ static bool own_check(const struct own_file *f, int index)
 	ssize_t n;
 
 	if (fcntl(f->fd, F_GETFD) < 0) {
-		out("damaged %d descriptor %d closed (%s)", index, f->fd, strerror(errno));
+		host_out("damaged %d descriptor %d closed (%s)", index, f->fd, strerror(errno));
 		return false;
 	}
 	if (fstat(f->fd, &st) || st.st_dev != f->dev || st.st_ino != f->ino) {
-		out("damaged %d descriptor %d is another file now", index, f->fd);
+		host_out("damaged %d descriptor %d is another file now", index, f->fd);
 		return false;
 	}
 	off = lseek(f->fd, 0, SEEK_CUR);
 	if (off != (off_t)f->len) {
-		out("damaged %d offset %lld, expected %zu", index, (long long)off, f->len);
+		host_out("damaged %d offset %lld, expected %zu", index, (long long)off, f->len);
 		return false;
 	}
 	n = pread(f->fd, buf, sizeof(buf), 0);
 	if (n != (ssize_t)f->len || memcmp(buf, f->expect, f->len)) {
-		out("damaged %d content: %zd bytes, expected %zu", index, n, f->len);
+		host_out("damaged %d content: %zd bytes, expected %zu", index, n, f->len);
 		return false;
 	}
-	out("intact %d", index);
+	host_out("intact %d", index);
 	return true;
 }
 
@@ -275,25 +222,25 @@ int main(int argc, char **argv)
 	if (!db)
 		return 2;
 	{
-		int64_t until = now_ms() + warm_ms;
+		int64_t until = host_now_ms() + warm_ms;
 
 		do {
 			snprintf(key, sizeof(key), "%s-before-%d", closefds_prefix, n++);
 			all &= write_and_read(db, key);
 			if (warm_ms)
 				usleep(50000);
-		} while (now_ms() < until);
+		} while (host_now_ms() < until);
 		/* the event thread, once started, is given time to connect */
-		for (int i = 0; warm_ms && i < 100 && count_threads() < 2; i++)
+		for (int i = 0; warm_ms && i < 100 && host_count_threads() < 2; i++)
 			usleep(20000);
 		if (warm_ms)
 			usleep(300000);
 	}
-	out("threads %d", count_threads());
+	host_out("threads %d", host_count_threads());
 
 	/* 2. close the connection, then every descriptor but 0, 1, 2 */
 	if (sqlite3_close(db) != SQLITE_OK) {
-		out("fail close %d %s", sqlite3_errcode(db), sqlite3_errmsg(db));
+		host_out("fail close %d %s", sqlite3_errcode(db), sqlite3_errmsg(db));
 		return 2;
 	}
 	list_fds();
@@ -307,14 +254,14 @@ int main(int argc, char **argv)
 		snprintf(path, sizeof(path), "%s/own-%d", argv[3], i);
 		files[i].fd = open(path, O_RDWR | O_CREAT | O_TRUNC, 0644);
 		if (files[i].fd < 0 || fstat(files[i].fd, &st)) {
-			out("fail own-%d %d %s", i, errno, strerror(errno));
+			host_out("fail own-%d %d %s", i, errno, strerror(errno));
 			return 2;
 		}
 		files[i].dev = st.st_dev;
 		files[i].ino = st.st_ino;
-		out("own %d fd %d", i, files[i].fd);
+		host_out("own %d fd %d", i, files[i].fd);
 		if (!own_append(&files[i], i, 1)) {
-			out("fail own-%d-write %d %s", i, errno, strerror(errno));
+			host_out("fail own-%d-write %d %s", i, errno, strerror(errno));
 			return 2;
 		}
 	}
@@ -333,7 +280,7 @@ int main(int argc, char **argv)
 	/* 5. the program's files are as it left them */
 	for (int i = 0; i < nfiles; i++)
 		if (!own_append(&files[i], i, 2)) {
-			out("damaged %d second write failed: %s", i, strerror(errno));
+			host_out("damaged %d second write failed: %s", i, strerror(errno));
 			all = false;
 		}
 	/* longer than the interposer's event thread waits for its stream (1 s at most): it

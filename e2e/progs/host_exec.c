@@ -32,38 +32,9 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "host_common.h"
+
 #define BUSY_TIMEOUT_MS 10000
-
-/* Prints one line on stdout with a single write(): nothing waits in a stdio buffer that a
- * child would inherit, and lines keep their order with the children's own. */
-static void out(const char *fmt, ...)
-{
-	char buf[4096];
-	va_list ap;
-	int n;
-
-	va_start(ap, fmt);
-	n = vsnprintf(buf, sizeof(buf) - 1, fmt, ap);
-	va_end(ap);
-	if (n < 0)
-		return;
-	if ((size_t)n > sizeof(buf) - 2)
-		n = (int)sizeof(buf) - 2;
-	for (int i = 0; i < n; i++)
-		if (buf[i] == '\n')
-			buf[i] = ' ';
-	buf[n++] = '\n';
-	for (const char *p = buf; n > 0;) {
-		ssize_t w = write(STDOUT_FILENO, p, (size_t)n);
-
-		if (w < 0 && errno == EINTR)
-			continue;
-		if (w <= 0)
-			return;
-		p += w;
-		n -= (int)w;
-	}
-}
 
 /* The value of LD_PRELOAD, or "(unset)". */
 static const char *preload_value(void)
@@ -94,9 +65,9 @@ static bool write_key(const char *db_path, const char *key, const char *node)
 			rc = SQLITE_OK;
 	}
 	if (rc == SQLITE_OK)
-		out("ok %s", key);
+		host_out("ok %s", key);
 	else
-		out("fail %s %d %s", key, rc, db ? sqlite3_errmsg(db) : "no memory");
+		host_out("fail %s %d %s", key, rc, db ? sqlite3_errmsg(db) : "no memory");
 	sqlite3_finalize(st);
 	sqlite3_close(db);
 	return rc == SQLITE_OK;
@@ -107,10 +78,10 @@ static bool write_key(const char *db_path, const char *key, const char *node)
 static bool report_status(const char *what, int status)
 {
 	if (status != -1 && WIFEXITED(status)) {
-		out("status %s %d", what, WEXITSTATUS(status));
+		host_out("status %s %d", what, WEXITSTATUS(status));
 		return WEXITSTATUS(status) == 0;
 	}
-	out("status %s -%d", what, status != -1 && WIFSIGNALED(status) ? WTERMSIG(status) : 0);
+	host_out("status %s -%d", what, status != -1 && WIFSIGNALED(status) ? WTERMSIG(status) : 0);
 	return false;
 }
 
@@ -121,12 +92,12 @@ static bool run_child(const char *what, char *const argv[])
 	pid_t pid = fork();
 
 	if (pid < 0) {
-		out("fail fork-%s %d %s", what, errno, strerror(errno));
+		host_out("fail fork-%s %d %s", what, errno, strerror(errno));
 		return false;
 	}
 	if (pid == 0) {
 		execvp(argv[0], argv);
-		out("fail exec-%s %d %s", what, errno, strerror(errno));
+		host_out("fail exec-%s %d %s", what, errno, strerror(errno));
 		_exit(127);
 	}
 	while (waitpid(pid, &status, 0) < 0)
@@ -162,7 +133,7 @@ static int parent_main(const char *db_path, const char *prefix)
 		fprintf(stderr, "host_exec: DB and PREFIX may not hold a quote\n");
 		return 2;
 	}
-	out("preload %s", before);
+	host_out("preload %s", before);
 	snprintf(key, sizeof(key), "%s-parent-1", prefix);
 	all &= write_key(db_path, key, "parent");
 
@@ -173,7 +144,7 @@ static int parent_main(const char *db_path, const char *prefix)
 
 		all &= run_child("exec-self", argv);
 	} else {
-		out("fail readlink %d %s", errno, strerror(errno));
+		host_out("fail readlink %d %s", errno, strerror(errno));
 		all = false;
 	}
 
@@ -198,7 +169,7 @@ static int parent_main(const char *db_path, const char *prefix)
 
 	snprintf(key, sizeof(key), "%s-parent-2", prefix);
 	all &= write_key(db_path, key, "parent");
-	out("preload-after %s", preload_value());
+	host_out("preload-after %s", preload_value());
 	if (!before_copy || strcmp(before_copy, preload_value()))
 		all = false;
 	free(before_copy);
@@ -208,7 +179,7 @@ static int parent_main(const char *db_path, const char *prefix)
 int main(int argc, char **argv)
 {
 	if (argc == 4 && !strcmp(argv[1], "--child")) {
-		out("child-preload %s", preload_value());
+		host_out("child-preload %s", preload_value());
 		return write_key(argv[2], argv[3], "child") ? 0 : 1;
 	}
 	if (argc != 3) {

@@ -45,6 +45,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "host_common.h"
+
 #define BUSY_TIMEOUT_MS 20000
 #define CHILD_WAIT_MS 15000
 #define MAX_CHILDREN 256
@@ -56,46 +58,6 @@ static volatile int writer_stop;    /* set by the main thread, read by the write
 static volatile int writer_count;   /* rows the writer inserted so far */
 static volatile int writer_stepping; /* the writer is inside sqlite3_step(): forwarding */
 
-/* Prints one line on stdout with a single write(): lines of threads and processes never
- * interleave, and a child inherits nothing unwritten. */
-static void out(const char *fmt, ...)
-{
-	char buf[1024];
-	va_list ap;
-	int n;
-
-	va_start(ap, fmt);
-	n = vsnprintf(buf, sizeof(buf) - 1, fmt, ap);
-	va_end(ap);
-	if (n < 0)
-		return;
-	if ((size_t)n > sizeof(buf) - 2)
-		n = (int)sizeof(buf) - 2;
-	for (int i = 0; i < n; i++)
-		if (buf[i] == '\n')
-			buf[i] = ' ';
-	buf[n++] = '\n';
-	for (const char *p = buf; n > 0;) {
-		ssize_t w = write(STDOUT_FILENO, p, (size_t)n);
-
-		if (w < 0 && errno == EINTR)
-			continue;
-		if (w <= 0)
-			return;
-		p += w;
-		n -= (int)w;
-	}
-}
-
-/* Milliseconds on the monotonic clock, for deadlines. */
-static int64_t now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 /* Opens DB read-write with extended result codes and a busy timeout; NULL (reported as
  * "fail open-WHO") when it cannot. */
 static sqlite3 *open_db(int flags, const char *who)
@@ -104,7 +66,7 @@ static sqlite3 *open_db(int flags, const char *who)
 	int rc = sqlite3_open_v2(fork_db_path, &db, SQLITE_OPEN_READWRITE | flags, NULL);
 
 	if (rc != SQLITE_OK) {
-		out("fail open-%s %d %s", who, rc, db ? sqlite3_errmsg(db) : "no memory");
+		host_out("fail open-%s %d %s", who, rc, db ? sqlite3_errmsg(db) : "no memory");
 		sqlite3_close(db);
 		return NULL;
 	}
@@ -121,10 +83,10 @@ static bool step_insert(sqlite3 *db, sqlite3_stmt *st, const char *key)
 
 	sqlite3_reset(st);
 	if (rc != SQLITE_DONE) {
-		out("fail %s %d %s", key, rc, sqlite3_errmsg(db));
+		host_out("fail %s %d %s", key, rc, sqlite3_errmsg(db));
 		return false;
 	}
-	out("ok %s", key);
+	host_out("ok %s", key);
 	return true;
 }
 
@@ -136,7 +98,7 @@ static bool insert_key(sqlite3 *db, const char *key, const char *node)
 	int rc = sqlite3_prepare_v2(db, "INSERT INTO k(key, node) VALUES (?1, ?2)", -1, &st, NULL);
 
 	if (rc != SQLITE_OK) {
-		out("fail %s %d %s", key, rc, sqlite3_errmsg(db));
+		host_out("fail %s %d %s", key, rc, sqlite3_errmsg(db));
 		return false;
 	}
 	sqlite3_bind_text(st, 1, key, -1, SQLITE_TRANSIENT);
@@ -159,7 +121,7 @@ static bool read_back(sqlite3 *db, const char *key)
 			n = sqlite3_column_int(st, 0);
 	}
 	if (n != 1)
-		out("unseen %s %d %s", key, n, sqlite3_errmsg(db));
+		host_out("unseen %s %d %s", key, n, sqlite3_errmsg(db));
 	sqlite3_finalize(st);
 	return n == 1;
 }
@@ -187,7 +149,7 @@ static void prefork_child(int index, int rows)
  * end is reported as hung and killed. True when it exited 0. */
 static bool wait_child(const char *part, pid_t pid)
 {
-	int64_t deadline = now_ms() + CHILD_WAIT_MS;
+	int64_t deadline = host_now_ms() + CHILD_WAIT_MS;
 	int status;
 	pid_t r;
 
@@ -196,11 +158,11 @@ static bool wait_child(const char *part, pid_t pid)
 		if (r == pid)
 			break;
 		if (r < 0 && errno != EINTR) {
-			out("fail waitpid-%d %d %s", (int)pid, errno, strerror(errno));
+			host_out("fail waitpid-%d %d %s", (int)pid, errno, strerror(errno));
 			return false;
 		}
-		if (now_ms() >= deadline) {
-			out("hung %s %d", part, (int)pid);
+		if (host_now_ms() >= deadline) {
+			host_out("hung %s %d", part, (int)pid);
 			kill(pid, SIGKILL);
 			while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
 				;
@@ -209,10 +171,10 @@ static bool wait_child(const char *part, pid_t pid)
 		usleep(2000);
 	}
 	if (WIFEXITED(status)) {
-		out("child %s %d exit %d", part, (int)pid, WEXITSTATUS(status));
+		host_out("child %s %d exit %d", part, (int)pid, WEXITSTATUS(status));
 		return WEXITSTATUS(status) == 0;
 	}
-	out("child %s %d exit -%d", part, (int)pid, WIFSIGNALED(status) ? WTERMSIG(status) : 0);
+	host_out("child %s %d exit -%d", part, (int)pid, WIFSIGNALED(status) ? WTERMSIG(status) : 0);
 	return false;
 }
 
@@ -237,7 +199,7 @@ static void part_prefork(int children, int rows)
 		if (pids[i] == 0)
 			prefork_child(i, rows);
 		if (pids[i] < 0) {
-			out("fail fork %d %s", errno, strerror(errno));
+			host_out("fail fork %d %s", errno, strerror(errno));
 			fork_failures++;
 		}
 	}
@@ -264,7 +226,7 @@ static void *writer_main(void *arg)
 
 	if (!db || sqlite3_prepare_v2(db, "INSERT INTO k(key, node) VALUES (?1, 'writer')", -1,
 				      &st, NULL) != SQLITE_OK) {
-		out("fail writer-setup %d %s", db ? sqlite3_errcode(db) : 0,
+		host_out("fail writer-setup %d %s", db ? sqlite3_errcode(db) : 0,
 		    db ? sqlite3_errmsg(db) : "");
 		*failed = 1;
 		writer_stop = 1;
@@ -285,24 +247,8 @@ static void *writer_main(void *arg)
 	}
 	sqlite3_finalize(st);
 	sqlite3_close(db);
-	out("writer ok=%d fail=%d", ok, *failed);
+	host_out("writer ok=%d fail=%d", ok, *failed);
 	return NULL;
-}
-
-/* How many threads the process has (entries of /proc/self/task); -1 if unknown. */
-static int count_threads(void)
-{
-	DIR *d = opendir("/proc/self/task");
-	struct dirent *e;
-	int n = 0;
-
-	if (!d)
-		return -1;
-	while ((e = readdir(d)))
-		if (e->d_name[0] != '.')
-			n++;
-	closedir(d);
-	return n;
 }
 
 /* Part two: FORKS forks spread over DURATION_MS, each while the writer thread is inside
@@ -311,16 +257,16 @@ static void part_fork_while_writing(int forks, int duration_ms)
 {
 	pthread_t writer;
 	int writer_failed = 0, in_step = 0;
-	int64_t deadline = now_ms() + 10000;
+	int64_t deadline = host_now_ms() + 10000;
 
 	if (pthread_create(&writer, NULL, writer_main, &writer_failed)) {
-		out("fail writer-thread %d cannot create a thread", SQLITE_ERROR);
+		host_out("fail writer-thread %d cannot create a thread", SQLITE_ERROR);
 		fork_failures++;
 		return;
 	}
 	/* the writer is forwarding once its first rows are in */
 	while (__atomic_load_n(&writer_count, __ATOMIC_ACQUIRE) < 3 && !writer_stop &&
-	       now_ms() < deadline)
+	       host_now_ms() < deadline)
 		usleep(1000);
 	for (int i = 0; i < forks && !writer_stop; i++) {
 		int64_t spin_until;
@@ -329,8 +275,8 @@ static void part_fork_while_writing(int forks, int duration_ms)
 		/* the forks spread over the duration, each at a random point of a forward */
 		usleep((useconds_t)(duration_ms * 1000 / (forks ? forks : 1)));
 		usleep((useconds_t)(rand() % 1000));
-		spin_until = now_ms() + 100;
-		while (!__atomic_load_n(&writer_stepping, __ATOMIC_ACQUIRE) && now_ms() < spin_until)
+		spin_until = host_now_ms() + 100;
+		while (!__atomic_load_n(&writer_stepping, __ATOMIC_ACQUIRE) && host_now_ms() < spin_until)
 			;
 		pid = fork();
 		if (pid > 0 && __atomic_load_n(&writer_stepping, __ATOMIC_ACQUIRE))
@@ -346,17 +292,17 @@ static void part_fork_while_writing(int forks, int duration_ms)
 			exit(ok ? 0 : 1);
 		}
 		if (pid < 0) {
-			out("fail fork %d %s", errno, strerror(errno));
+			host_out("fail fork %d %s", errno, strerror(errno));
 			fork_failures++;
 			continue;
 		}
 		if (!wait_child("during", pid))
 			fork_failures++;
 	}
-	out("threads %d", count_threads());
+	host_out("threads %d", host_count_threads());
 	__atomic_store_n(&writer_stop, 1, __ATOMIC_RELEASE);
 	pthread_join(writer, NULL);
-	out("forks-while-stepping %d", in_step);
+	host_out("forks-while-stepping %d", in_step);
 	fork_failures += writer_failed;
 }
 
@@ -395,6 +341,6 @@ int main(int argc, char **argv)
 	if (!db || !insert_key(db, key, "parent") || !read_back(db, key))
 		fork_failures++;
 	sqlite3_close(db);
-	out("done failures=%d", fork_failures);
+	host_out("done failures=%d", fork_failures);
 	return fork_failures ? 1 : 0;
 }

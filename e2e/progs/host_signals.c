@@ -31,6 +31,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "host_common.h"
+
 #define BUSY_TIMEOUT_MS 30000
 #define SLOW_MS 200
 
@@ -44,45 +46,6 @@ static void on_alarm(int sig)
 	(void)sig;
 	handler_calls++;
 	errno = saved;
-}
-
-/* Prints one line on stdout with a single write(), retried when a signal cuts it short. */
-static void out(const char *fmt, ...)
-{
-	char buf[1024];
-	va_list ap;
-	int n;
-
-	va_start(ap, fmt);
-	n = vsnprintf(buf, sizeof(buf) - 1, fmt, ap);
-	va_end(ap);
-	if (n < 0)
-		return;
-	if ((size_t)n > sizeof(buf) - 2)
-		n = (int)sizeof(buf) - 2;
-	for (int i = 0; i < n; i++)
-		if (buf[i] == '\n')
-			buf[i] = ' ';
-	buf[n++] = '\n';
-	for (const char *p = buf; n > 0;) {
-		ssize_t w = write(STDOUT_FILENO, p, (size_t)n);
-
-		if (w < 0 && errno == EINTR)
-			continue;
-		if (w <= 0)
-			return;
-		p += w;
-		n -= (int)w;
-	}
-}
-
-/* Milliseconds on the monotonic clock, to time the writes. */
-static int64_t now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
 /* Runs one statement with an optional bound text parameter to its end. SQLITE_OK or the
@@ -122,7 +85,7 @@ static void note_time(struct tally *t, int64_t ms)
 static void transaction(sqlite3 *db, const char *prefix, int n, struct tally *t)
 {
 	char key0[160], key1[160];
-	int64_t t0 = now_ms();
+	int64_t t0 = host_now_ms();
 	int rc;
 
 	snprintf(key0, sizeof(key0), "%s-t-%d-0", prefix, n);
@@ -134,14 +97,14 @@ static void transaction(sqlite3 *db, const char *prefix, int n, struct tally *t)
 		rc = run(db, "INSERT INTO k(key, node) VALUES (?1, 'txn')", key1);
 	if (rc == SQLITE_OK)
 		rc = run(db, "COMMIT", NULL);
-	note_time(t, now_ms() - t0);
+	note_time(t, host_now_ms() - t0);
 	if (rc == SQLITE_OK) {
-		out("ok %s", key0);
-		out("ok %s", key1);
+		host_out("ok %s", key0);
+		host_out("ok %s", key1);
 		return;
 	}
-	out("fail %s %d %s", key0, rc, sqlite3_errmsg(db));
-	out("fail %s %d %s", key1, rc, sqlite3_errmsg(db));
+	host_out("fail %s %d %s", key0, rc, sqlite3_errmsg(db));
+	host_out("fail %s %d %s", key1, rc, sqlite3_errmsg(db));
 	t->failed++;
 	if (!sqlite3_get_autocommit(db))
 		run(db, "ROLLBACK", NULL);
@@ -180,7 +143,7 @@ int main(int argc, char **argv)
 
 	rc = sqlite3_open_v2(argv[1], &db, SQLITE_OPEN_READWRITE, NULL);
 	if (rc != SQLITE_OK) {
-		out("fail open %d %s", rc, db ? sqlite3_errmsg(db) : "no memory");
+		host_out("fail open %d %s", rc, db ? sqlite3_errmsg(db) : "no memory");
 		return 2;
 	}
 	sqlite3_extended_result_codes(db, 1);
@@ -197,15 +160,15 @@ int main(int argc, char **argv)
 
 	for (int i = 0; i < inserts; i++) {
 		char key[160];
-		int64_t t0 = now_ms();
+		int64_t t0 = host_now_ms();
 
 		snprintf(key, sizeof(key), "%s-a-%d", prefix, i);
 		rc = run(db, "INSERT INTO k(key, node) VALUES (?1, 'autocommit')", key);
-		note_time(&t, now_ms() - t0);
+		note_time(&t, host_now_ms() - t0);
 		if (rc == SQLITE_OK) {
-			out("ok %s", key);
+			host_out("ok %s", key);
 		} else {
-			out("fail %s %d %s", key, rc, sqlite3_errmsg(db));
+			host_out("fail %s %d %s", key, rc, sqlite3_errmsg(db));
 			t.failed++;
 		}
 	}
@@ -215,12 +178,12 @@ int main(int argc, char **argv)
 	memset(&itv, 0, sizeof(itv));
 	setitimer(ITIMER_REAL, &itv, NULL);
 	sigaction(SIGALRM, NULL, &now);
-	out("handler-calls %d", (int)handler_calls);
-	out("write-ms max=%lld slow=%d", (long long)t.max_ms, t.slow);
-	out("handler-state %s", now.sa_handler == on_alarm && !(now.sa_flags & SA_RESTART) ?
+	host_out("handler-calls %d", (int)handler_calls);
+	host_out("write-ms max=%lld slow=%d", (long long)t.max_ms, t.slow);
+	host_out("handler-state %s", now.sa_handler == on_alarm && !(now.sa_flags & SA_RESTART) ?
 					"same" : "changed");
 	if (sqlite3_close(db) != SQLITE_OK) {
-		out("fail close %d %s", sqlite3_errcode(db), sqlite3_errmsg(db));
+		host_out("fail close %d %s", sqlite3_errcode(db), sqlite3_errmsg(db));
 		t.failed++;
 	}
 	return t.failed ? 1 : 0;

@@ -37,6 +37,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "host_common.h"
+
 #define BUSY_TIMEOUT_MS 5000
 #define BIG_BYTES (16 << 20)
 #define GO_WAIT_S 30
@@ -44,36 +46,6 @@
 
 static const char *sigpipe_dir;
 static sigset_t sigpipe_mask; /* the mask the program set */
-
-/* Prints one line on stdout with a single write(). */
-static void out(const char *fmt, ...)
-{
-	char buf[1024];
-	va_list ap;
-	int n;
-
-	va_start(ap, fmt);
-	n = vsnprintf(buf, sizeof(buf) - 1, fmt, ap);
-	va_end(ap);
-	if (n < 0)
-		return;
-	if ((size_t)n > sizeof(buf) - 2)
-		n = (int)sizeof(buf) - 2;
-	for (int i = 0; i < n; i++)
-		if (buf[i] == '\n')
-			buf[i] = ' ';
-	buf[n++] = '\n';
-	for (const char *p = buf; n > 0;) {
-		ssize_t w = write(STDOUT_FILENO, p, (size_t)n);
-
-		if (w < 0 && errno == EINTR)
-			continue;
-		if (w <= 0)
-			return;
-		p += w;
-		n -= (int)w;
-	}
-}
 
 /* Creates DIR/ready-N: phase N is over. */
 static void say_ready(int phase)
@@ -99,7 +71,7 @@ static bool wait_go(int phase)
 			return true;
 		usleep(10000);
 	}
-	out("fail go-%d %d no go file after %d s", phase, SQLITE_ERROR, GO_WAIT_S);
+	host_out("fail go-%d %d no go file after %d s", phase, SQLITE_ERROR, GO_WAIT_S);
 	return false;
 }
 
@@ -118,7 +90,7 @@ static bool check_signals(int phase)
 			same = false;
 	sigpending(&pending);
 	pend = sigismember(&pending, SIGPIPE) == 1;
-	out("signals %d disposition=%s mask=%s pending=%s", phase, dfl ? "default" : "changed",
+	host_out("signals %d disposition=%s mask=%s pending=%s", phase, dfl ? "default" : "changed",
 	    same ? "same" : "changed", pend ? "yes" : "no");
 	return dfl && same && !pend;
 }
@@ -140,9 +112,9 @@ static int insert(sqlite3 *db, const char *key, const void *blob, int size)
 		rc = rc == SQLITE_DONE ? SQLITE_OK : rc;
 	}
 	if (rc == SQLITE_OK)
-		out("ok %s", key);
+		host_out("ok %s", key);
 	else
-		out("fail %s %d %s", key, rc, sqlite3_errmsg(db));
+		host_out("fail %s %d %s", key, rc, sqlite3_errmsg(db));
 	sqlite3_finalize(st);
 	return rc;
 }
@@ -192,7 +164,7 @@ int main(int argc, char **argv)
 
 	rc = sqlite3_open_v2(argv[1], &db, SQLITE_OPEN_READWRITE, NULL);
 	if (rc != SQLITE_OK) {
-		out("fail open %d %s", rc, db ? sqlite3_errmsg(db) : "no memory");
+		host_out("fail open %d %s", rc, db ? sqlite3_errmsg(db) : "no memory");
 		return 2;
 	}
 	sqlite3_extended_result_codes(db, 1);

@@ -28,6 +28,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "host_common.h"
+
 #define MAX_THREADS 256
 #define BUSY_TIMEOUT_MS 30000
 
@@ -45,37 +47,6 @@ static bool threads_locked_prepare; /* "locked": prepares with the connection's 
 static int threads_rows;
 static pthread_barrier_t threads_start;
 
-/* Prints one line on stdout with a single write(): lines of concurrent threads never
- * interleave, and nothing waits in a stdio buffer. */
-static void out(const char *fmt, ...)
-{
-	char buf[1024];
-	va_list ap;
-	int n;
-
-	va_start(ap, fmt);
-	n = vsnprintf(buf, sizeof(buf) - 1, fmt, ap);
-	va_end(ap);
-	if (n < 0)
-		return;
-	if ((size_t)n > sizeof(buf) - 2)
-		n = (int)sizeof(buf) - 2;
-	for (int i = 0; i < n; i++)
-		if (buf[i] == '\n')
-			buf[i] = ' ';
-	buf[n++] = '\n';
-	for (const char *p = buf; n > 0;) {
-		ssize_t w = write(STDOUT_FILENO, p, (size_t)n);
-
-		if (w < 0 && errno == EINTR)
-			continue;
-		if (w <= 0)
-			return;
-		p += w;
-		n -= (int)w;
-	}
-}
-
 /* Opens DB read-write with the given threading flag, extended result codes and a busy
  * timeout long enough for 64 writers sharing the primary's write lock. NULL (reported)
  * when it cannot be opened. */
@@ -85,7 +56,7 @@ static sqlite3 *open_db(int mutex_flag)
 	int rc = sqlite3_open_v2(threads_db_path, &db, SQLITE_OPEN_READWRITE | mutex_flag, NULL);
 
 	if (rc != SQLITE_OK) {
-		out("fail open %d %s", rc, db ? sqlite3_errmsg(db) : "no memory");
+		host_out("fail open %d %s", rc, db ? sqlite3_errmsg(db) : "no memory");
 		sqlite3_close(db);
 		return NULL;
 	}
@@ -187,16 +158,16 @@ static void *worker_main(void *arg)
 		rc = insert_key(db, key, node, msg, sizeof(msg));
 		if (rc != SQLITE_OK) {
 			w->fail++;
-			out("fail %s %d %s", key, rc, msg);
+			host_out("fail %s %d %s", key, rc, msg);
 			continue;
 		}
 		w->ok++;
-		out("ok %s", key);
+		host_out("ok %s", key);
 		msg[0] = '\0';
 		n = count_key(db, key, msg, sizeof(msg));
 		if (n != 1) {
 			w->unseen++;
-			out("unseen %s %d %s", key, n, msg);
+			host_out("unseen %s %d %s", key, n, msg);
 		}
 	}
 	if (!w->db)
@@ -234,7 +205,7 @@ int main(int argc, char **argv)
 		workers[i].db = shared;
 		if (pthread_create(&workers[i].thread, NULL, worker_main, &workers[i])) {
 			/* the barrier counts every thread: without them all, none would start */
-			out("fail thread-%d %d cannot create a thread", i, SQLITE_ERROR);
+			host_out("fail thread-%d %d cannot create a thread", i, SQLITE_ERROR);
 			return 2;
 		}
 		started++;
@@ -247,7 +218,7 @@ int main(int argc, char **argv)
 	}
 	pthread_barrier_destroy(&threads_start);
 	if (shared && sqlite3_close(shared) != SQLITE_OK)
-		out("fail close %d %s", sqlite3_errcode(shared), sqlite3_errmsg(shared));
-	out("done ok=%d fail=%d unseen=%d", ok, fail, unseen);
+		host_out("fail close %d %s", sqlite3_errcode(shared), sqlite3_errmsg(shared));
+	host_out("done ok=%d fail=%d unseen=%d", ok, fail, unseen);
 	return fail || (own && unseen) ? 1 : 0;
 }
