@@ -23,6 +23,7 @@
 #include "metrics.h"
 #include "metrics_http.h"
 #include "server.h"
+#include "shmguard.h"
 #include "tracking.h"
 
 /* How often the tracking thread looks at the role and the mount. */
@@ -121,6 +122,11 @@ int fwd_daemon_main(int argc, char **argv)
 		fwd_log_error("LITEFS_FWD_FAULT: unknown fault '%s'", getenv("LITEFS_FWD_FAULT"));
 		return 1;
 	}
+	/* before any connection maps shared memory, and under the VFS the connections use */
+	rc = fwd_shmguard_register();
+	if (rc)
+		fwd_log_warn("no guard of shared memory: a file system going under a mapped "
+			     "<db>-shm will kill the forwarder (%s)", strerror(-rc));
 	rc = auth_key_load(&key, getenv("LITEFS_FWD_SECRET"), c.secret_file, err, sizeof(err));
 	if (rc) {
 		fwd_log_error("%s", err);
