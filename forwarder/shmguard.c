@@ -119,7 +119,7 @@ static int sg_region_hold(void *p, size_t len)
 		goto out;
 	}
 	sg_regions[slot].refs = 1;
-	sg_regions[slot].lost = 0;
+	__atomic_store_n(&sg_regions[slot].lost, 0, __ATOMIC_RELAXED);
 	__atomic_store_n(&sg_regions[slot].len, len, __ATOMIC_RELEASE);
 	__atomic_store_n(&sg_regions[slot].start, p, __ATOMIC_RELEASE);
 out:

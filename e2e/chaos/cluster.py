@@ -175,6 +175,9 @@ class Cluster:
                 "LITEFS_FWD_TXN_TIMEOUT_MS": "3000",
                 "LITEFS_FWD_LOG": "info",
                 "LITEFS_FWD_ID_FILE": os.path.join(self.dir, "request-ids"),
+                # every forward's start and end, to tell afterwards what a writer's
+                # statements did (kept with the logs of a failed run)
+                "LITEFS_FWD_TRACE": os.path.join(self.logs, "trace-" + errname + ".jsonl"),
             })
         env.update(extra or {})
         return env

@@ -39,6 +39,8 @@ COMMIT;"
 	err=$(sqlite3 -batch "file:$db?mode=rw" <<<"$sql" 2>&1 >/dev/null)
 	rc=$?
 	t1=$EPOCHREALTIME
+	# what the shell and the interposer said, for the evidence of a failed run
+	[[ -n $err ]] && printf '%s %s rc=%s\n%s\n' "$tag" "$t1" "$rc" "$err" >>"${CHAOS_ERR:-/dev/null}"
 	# the shell's own error line among what the interposer may log (LITEFS_FWD_LOG)
 	line=""
 	while IFS= read -r l; do
