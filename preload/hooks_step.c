@@ -150,6 +150,8 @@ static __attribute__((noinline)) int step_hooked(sqlite3_stmt *stmt)
 		return step_guarded(stmt);
 	}
 	role_get(&role, false);
+	if (!role.replica && txn_session_open(s->conn))
+		return txn_step_session_lost(s);
 	if (!role.replica && s->kind == FK_REMOTE) {
 		/* Prepared by the old primary, for a transaction that was there: a stand-in
 		 * that cannot run here. */

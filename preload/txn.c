@@ -128,6 +128,27 @@ static int txn_begin(struct fwd_stmt *s, const char *endpoint, bool begin_stmt)
 	return rc;
 }
 
+int txn_step_session_lost(struct fwd_stmt *s)
+{
+	struct fwd_conn *c = s->conn;
+	bool rollback = s->kind == FK_TXN && s->txn_op == CLASSIFY_TXN_ROLLBACK;
+
+	pthread_mutex_lock(&c->mu);
+	__atomic_store_n(&c->session_id, 0, __ATOMIC_RELAXED);
+	if (rollback)
+		forward_clear_error(c);
+	else
+		forward_set_error(c, SQLITE_ABORT_ROLLBACK,
+				  "litefs-fwd: the transaction was lost: this node became the "
+				  "primary while it was open on the old one");
+	pthread_mutex_unlock(&c->mu);
+	log_info("%s: the transaction open on the old primary is lost: this node is the "
+		 "primary now", s->file);
+	s->state = FS_DONE;
+	s->rc = rollback ? SQLITE_DONE : SQLITE_ABORT_ROLLBACK;
+	return rollback ? SQLITE_DONE : forward_rc(c, SQLITE_ABORT_ROLLBACK);
+}
+
 /* A statement of the open session. */
 static int txn_in_session(struct fwd_stmt *s, const char *endpoint)
 {
@@ -139,18 +160,8 @@ static int txn_in_session(struct fwd_stmt *s, const char *endpoint)
 	fc.session_id = c->session_id;
 	pthread_mutex_unlock(&c->mu);
 	rc = forward_step(s, endpoint, &fc);
-	if (rc == -1) {
-		/* This node became the primary: the transaction was on the old one. */
-		pthread_mutex_lock(&c->mu);
-		__atomic_store_n(&c->session_id, 0, __ATOMIC_RELAXED);
-		forward_set_error(c, SQLITE_ABORT_ROLLBACK,
-				  "litefs-fwd: the transaction was lost: this node became the primary "
-				  "while it was open on the old one");
-		pthread_mutex_unlock(&c->mu);
-		s->state = FS_DONE;
-		s->rc = SQLITE_ABORT_ROLLBACK;
-		return forward_rc(c, SQLITE_ABORT_ROLLBACK);
-	}
+	if (rc == -1)
+		return txn_step_session_lost(s);  /* the primary named none: this node is it */
 	if (fc.answered && !fc.in_txn) {
 		pthread_mutex_lock(&c->mu);
 		__atomic_store_n(&c->session_id, 0, __ATOMIC_RELAXED);

@@ -13,7 +13,9 @@
  *
  * A transaction that wrote here while this node was the primary, which then became a
  * replica: its next write stays here (a session on the new primary would commit apart
- * from what it wrote here), and so does its end.
+ * from what it wrote here), and so does its end. The other way round, a transaction open
+ * as a session on the old primary when this node becomes the primary is lost: none of its
+ * later statements runs here.
  *
  * The "replica" is a plain directory whose .primary names q, a scripted forwarder: at the
  * first send of a request it plays the old primary (commits the row and its record into
@@ -62,6 +64,7 @@ enum q_play {
 	Q_COMMITTED,   /* committed the row and its record */
 	Q_NOTHING,     /* nothing (it never got to run it) */
 	Q_BAD_RECORD,  /* committed the row with a record that cannot be decoded */
+	Q_SESSION,     /* opened a session: ran the statement in a transaction, kept open */
 };
 
 static char g_dir[PATH_MAX], g_url[PATH_MAX + 32];
@@ -171,7 +174,16 @@ static void *q_main(void *arg)
 				uint64_t id = m.u.exec.request_id;
 
 				pthread_mutex_lock(&g_q.mu);
-				if (!(m.u.exec.session_flags & WIRE_EXEC_REPEAT)) {
+				if (g_q.play == Q_SESSION) {
+					struct wire_result r = {
+						.request_id = id, .flags = WIRE_RESULT_IN_TXN,
+						.rc = SQLITE_DONE, .xrc = SQLITE_DONE, .changes = 1,
+						.total_changes_delta = 1,
+					};
+
+					g_q.firsts++;
+					wire_encode_result(&b, &r, WIRE_DEFAULT_MAX_MESSAGE);
+				} else if (!(m.u.exec.session_flags & WIRE_EXEC_REPEAT)) {
 					struct wire_error e = {
 						.request_id = id, .code = EINPROGRESS,
 						.message = { .p = "may have run", .n = 12 },
@@ -388,6 +400,77 @@ static void test_txn_that_wrote_here_stays(void **state)
 	assert_int_equal(sqlite3_close(db), SQLITE_OK);
 }
 
+/* Opens db's transaction as a session on q (BEGIN, then an INSERT of key that q takes
+ * into the transaction it keeps open), then makes this node the primary. */
+static void session_then_promoted(sqlite3 **db, const char *key)
+{
+	char path[PATH_MAX + 16];
+
+	pthread_mutex_lock(&g_q.mu);
+	g_q.play = Q_SESSION;
+	g_q.firsts = g_q.repeats = 0;
+	pthread_mutex_unlock(&g_q.mu);
+	assert_int_equal(write_primary("q\n"), 0);
+	xsnprintf(path, sizeof(path), "%s/t.db", g_dir);
+	assert_int_equal(sqlite3_open_v2(path, db, SQLITE_OPEN_READWRITE, NULL), SQLITE_OK);
+	sqlite3_extended_result_codes(*db, 1);
+	assert_int_equal(sqlite3_exec(*db, "BEGIN", NULL, NULL, NULL), SQLITE_OK);
+	assert_int_equal(insert_key(*db, key), SQLITE_DONE);
+	pthread_mutex_lock(&g_q.mu);
+	assert_int_equal(g_q.firsts, 1);
+	pthread_mutex_unlock(&g_q.mu);
+	xsnprintf(path, sizeof(path), "%s/.primary", g_dir);
+	assert_int_equal(unlink(path), 0);
+}
+
+/* A transaction open as a session on q when this node becomes the primary: it is lost
+ * with q, and its next statements must not run here on their own, in autocommit mode (a
+ * transfer's second UPDATE committed without its first). The next write fails with
+ * SQLITE_ABORT_ROLLBACK and writes nothing; COMMIT then finds no transaction; nothing more
+ * reaches q. */
+static void test_session_lost_when_promoted(void **state)
+{
+	sqlite3 *db = NULL;
+
+	(void)state;
+	session_then_promoted(&db, "lost-1");
+	assert_int_equal(insert_key(db, "lost-2"), SQLITE_ABORT_ROLLBACK);
+	assert_non_null(strstr(sqlite3_errmsg(db), "transaction was lost"));
+	assert_true(sqlite3_get_autocommit(db));
+	assert_int_not_equal(sqlite3_exec(db, "COMMIT", NULL, NULL, NULL), SQLITE_OK);
+	assert_int_equal(count_key(db, "lost-1"), 0);
+	assert_int_equal(count_key(db, "lost-2"), 0);
+	pthread_mutex_lock(&g_q.mu);
+	assert_int_equal(g_q.firsts + g_q.repeats, 1);
+	pthread_mutex_unlock(&g_q.mu);
+	assert_int_equal(sqlite3_close(db), SQLITE_OK);
+}
+
+/* The same transaction's COMMIT, its next statement: it fails (never reported committed);
+ * a ROLLBACK instead succeeds, as the transaction is gone as asked. */
+static void test_session_lost_commit_fails_rollback_succeeds(void **state)
+{
+	sqlite3 *db = NULL;
+
+	(void)state;
+	session_then_promoted(&db, "lost-3");
+	assert_int_equal(sqlite3_exec(db, "COMMIT", NULL, NULL, NULL), SQLITE_ABORT_ROLLBACK);
+	assert_true(sqlite3_get_autocommit(db));
+	assert_int_equal(sqlite3_close(db), SQLITE_OK);
+
+	session_then_promoted(&db, "lost-4");
+	assert_int_equal(sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL), SQLITE_OK);
+	assert_true(sqlite3_get_autocommit(db));
+	/* the connection goes on in autocommit mode, here, the primary */
+	assert_int_equal(insert_key(db, "after-lost"), SQLITE_DONE);
+	assert_int_equal(count_key(db, "after-lost"), 1);
+	assert_int_equal(count_key(db, "lost-3") + count_key(db, "lost-4"), 0);
+	pthread_mutex_lock(&g_q.mu);
+	assert_int_equal(g_q.firsts + g_q.repeats, 1);
+	pthread_mutex_unlock(&g_q.mu);
+	assert_int_equal(sqlite3_close(db), SQLITE_OK);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -395,6 +478,8 @@ int main(void)
 		cmocka_unit_test(test_unrecorded_write_runs_here),
 		cmocka_unit_test(test_unreadable_record_outcome_unknown),
 		cmocka_unit_test(test_txn_that_wrote_here_stays),
+		cmocka_unit_test(test_session_lost_when_promoted),
+		cmocka_unit_test(test_session_lost_commit_fails_rollback_succeeds),
 	};
 
 	return cmocka_run_group_tests(tests, group_setup, group_teardown);
