@@ -171,6 +171,8 @@ def summary(seed, elapsed, records, stats, violations):
     for key, n in codes[:8]:
         out.append("  failed %5d x %s" % (n, key))
     out.append("rows %s, transfers present %s" % (stats.get("rows"), stats.get("transfers_present")))
+    for t in stats.get("transient_reads", []):
+        out.append("a read at the end found the database malformed, then read it again: %s" % t)
     dead = stats.get("casualties", [])
     out.append("programs killed by SIGBUS when their node's LiteFS stopped: %d%s" %
                (len(dead), " (%s)" % ", ".join(n for n, _ in dead[:6]) if dead else ""))

@@ -11,7 +11,9 @@ healed and replication has settled:
 import glob
 import hashlib
 import os
+import shutil
 import sqlite3
+import time
 
 SQLITE_IOERR = 10
 
@@ -43,19 +45,37 @@ def load_outcomes(logdir):
     return ops
 
 
-def read_node(path):
-    """The rows of the node's database: (ops rows, {account: balance}, what SQLite's
-    integrity check says)."""
+def read_node_once(path):
     con = sqlite3.connect("file:%s?mode=ro" % path, uri=True, timeout=10)
     try:
         integrity = [r[0] for r in con.execute("PRAGMA integrity_check")]
         rows = con.execute("SELECT tag, kind, a, b, amt FROM ops ORDER BY id").fetchall()
         acc = dict(con.execute("SELECT id, bal FROM accounts ORDER BY id").fetchall())
-    except sqlite3.Error as e:
-        raise sqlite3.Error("%s: %s" % (path, e)) from e
     finally:
         con.close()
     return rows, acc, integrity
+
+
+def read_node(path, evidence, transient):
+    """The rows of the node's database: (ops rows, {account: balance}, what SQLite's
+    integrity check says). A read that finds the database malformed is tried again after a
+    second, twice: the files as they were then are copied to EVIDENCE-N and the error is
+    appended to TRANSIENT (printed by the report); malformed three times is an error."""
+    for attempt in range(3):
+        try:
+            return read_node_once(path)
+        except sqlite3.DatabaseError as e:
+            if "malformed" not in str(e) or attempt == 2:
+                raise sqlite3.Error("%s: %s" % (path, e)) from e
+            kept = "%s-%d" % (evidence, attempt)
+            os.makedirs(kept, exist_ok=True)
+            for f in glob.glob(path + "*"):
+                try:
+                    shutil.copy(f, kept)
+                except OSError:
+                    pass
+            transient.append("%s: %s (files copied to %s)" % (path, e, kept))
+            time.sleep(1)
 
 
 def digest(rows, acc):
@@ -69,7 +89,9 @@ def check(logdir, dbs, accounts, balance):
     """DBS: {node: database path}. Returns (violations, stats)."""
     v = []
     ops = load_outcomes(logdir)
-    data = {n: read_node(p) for n, p in dbs.items()}
+    transient = []
+    data = {n: read_node(p, os.path.join(logdir, "malformed-" + n), transient)
+            for n, p in dbs.items()}
     for n, d in sorted(data.items()):
         if d[2] != ["ok"]:
             v.append("%s: the database is corrupt: %s" % (n, "; ".join(d[2][:3])))
@@ -82,7 +104,7 @@ def check(logdir, dbs, accounts, balance):
     for r in rows:
         count[r[0]] = count.get(r[0], 0) + 1
     stats = {"acked": 0, "failed": 0, "unknown": 0, "unknown_present": 0,
-             "failed_codes": {}, "by_writer_kind": {}}
+             "failed_codes": {}, "by_writer_kind": {}, "transient_reads": transient}
     examples = {"acked": [], "failed": [], "unknown": []}
     for tag, (o, code, msg, writer) in ops.items():
         stats[o] += 1
