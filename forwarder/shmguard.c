@@ -24,6 +24,7 @@
 
 #include "log.h"
 #include "shmguard.h"
+#include "vfs_pass.h"
 
 /* Far more than the forwarder maps: one region covers 4096 WAL frames, and every
  * connection of a process to a database shares its regions. A region beyond it is not
@@ -42,8 +43,7 @@ struct sg_region {
 };
 
 struct sg_file {
-	sqlite3_file base;       /* pMethods: &sg_io */
-	sqlite3_file *real;      /* the default VFS's file, in the space after this one */
+	struct fwd_vfs_file vf;  /* vf.base.pMethods: &sg_io; vf.real: the default VFS's file */
 	const char *name;        /* SQLite keeps it until xClose */
 	int *slots;              /* slots[pg]: the table slot of region pg, or -1 */
 	int nslots;
@@ -188,7 +188,7 @@ static bool sg_file_note(struct sg_file *f, int pg, void *p, size_t len)
 static int sg_shm_map(sqlite3_file *file, int pg, int pgsz, int extend, void volatile **pp)
 {
 	struct sg_file *f = (struct sg_file *)file;
-	int rc = f->real->pMethods->xShmMap(f->real, pg, pgsz, extend, pp);
+	int rc = f->vf.real->pMethods->xShmMap(f->vf.real, pg, pgsz, extend, pp);
 
 	if (rc != SQLITE_OK || !*pp)
 		return rc;
@@ -206,20 +206,13 @@ static int sg_shm_lock(sqlite3_file *file, int offset, int n, int flags)
 
 	if (!(flags & SQLITE_SHM_UNLOCK) && sg_file_lost(f))
 		return SQLITE_IOERR_SHMLOCK;
-	return f->real->pMethods->xShmLock(f->real, offset, n, flags);
-}
-
-static void sg_shm_barrier(sqlite3_file *file)
-{
-	struct sg_file *f = (struct sg_file *)file;
-
-	f->real->pMethods->xShmBarrier(f->real);
+	return f->vf.real->pMethods->xShmLock(f->vf.real, offset, n, flags);
 }
 
 static int sg_shm_unmap(sqlite3_file *file, int del)
 {
 	struct sg_file *f = (struct sg_file *)file;
-	int rc = f->real->pMethods->xShmUnmap(f->real, del);
+	int rc = f->vf.real->pMethods->xShmUnmap(f->vf.real, del);
 
 	sg_file_release(f);
 	return rc;
@@ -230,120 +223,29 @@ static int sg_close(sqlite3_file *file)
 	struct sg_file *f = (struct sg_file *)file;
 
 	sg_file_release(f);
-	return f->real->pMethods->xClose(f->real);
-}
-
-static int sg_read(sqlite3_file *file, void *p, int n, sqlite3_int64 off)
-{
-	struct sg_file *f = (struct sg_file *)file;
-
-	return f->real->pMethods->xRead(f->real, p, n, off);
-}
-
-static int sg_write(sqlite3_file *file, const void *p, int n, sqlite3_int64 off)
-{
-	struct sg_file *f = (struct sg_file *)file;
-
-	return f->real->pMethods->xWrite(f->real, p, n, off);
-}
-
-static int sg_truncate(sqlite3_file *file, sqlite3_int64 size)
-{
-	struct sg_file *f = (struct sg_file *)file;
-
-	return f->real->pMethods->xTruncate(f->real, size);
-}
-
-static int sg_sync(sqlite3_file *file, int flags)
-{
-	struct sg_file *f = (struct sg_file *)file;
-
-	return f->real->pMethods->xSync(f->real, flags);
-}
-
-static int sg_file_size(sqlite3_file *file, sqlite3_int64 *size)
-{
-	struct sg_file *f = (struct sg_file *)file;
-
-	return f->real->pMethods->xFileSize(f->real, size);
-}
-
-static int sg_lock_file(sqlite3_file *file, int level)
-{
-	struct sg_file *f = (struct sg_file *)file;
-
-	return f->real->pMethods->xLock(f->real, level);
-}
-
-static int sg_unlock_file(sqlite3_file *file, int level)
-{
-	struct sg_file *f = (struct sg_file *)file;
-
-	return f->real->pMethods->xUnlock(f->real, level);
-}
-
-static int sg_check_reserved(sqlite3_file *file, int *out)
-{
-	struct sg_file *f = (struct sg_file *)file;
-
-	return f->real->pMethods->xCheckReservedLock(f->real, out);
-}
-
-static int sg_file_control(sqlite3_file *file, int op, void *arg)
-{
-	struct sg_file *f = (struct sg_file *)file;
-
-	return f->real->pMethods->xFileControl(f->real, op, arg);
-}
-
-static int sg_sector_size(sqlite3_file *file)
-{
-	struct sg_file *f = (struct sg_file *)file;
-
-	return f->real->pMethods->xSectorSize(f->real);
-}
-
-static int sg_device_characteristics(sqlite3_file *file)
-{
-	struct sg_file *f = (struct sg_file *)file;
-
-	return f->real->pMethods->xDeviceCharacteristics(f->real);
-}
-
-static int sg_fetch(sqlite3_file *file, sqlite3_int64 off, int n, void **pp)
-{
-	struct sg_file *f = (struct sg_file *)file;
-
-	return f->real->pMethods->xFetch(f->real, off, n, pp);
-}
-
-static int sg_unfetch(sqlite3_file *file, sqlite3_int64 off, void *p)
-{
-	struct sg_file *f = (struct sg_file *)file;
-
-	return f->real->pMethods->xUnfetch(f->real, off, p);
+	return f->vf.real->pMethods->xClose(f->vf.real);
 }
 
 static const sqlite3_io_methods sg_io = {
 	.iVersion = 3,
 	.xClose = sg_close,
-	.xRead = sg_read,
-	.xWrite = sg_write,
-	.xTruncate = sg_truncate,
-	.xSync = sg_sync,
-	.xFileSize = sg_file_size,
-	.xLock = sg_lock_file,
-	.xUnlock = sg_unlock_file,
-	.xCheckReservedLock = sg_check_reserved,
-	.xFileControl = sg_file_control,
-	.xSectorSize = sg_sector_size,
-	.xDeviceCharacteristics = sg_device_characteristics,
+	.xRead = fwd_vfs_pass_read,
+	.xWrite = fwd_vfs_pass_write,
+	.xTruncate = fwd_vfs_pass_truncate,
+	.xSync = fwd_vfs_pass_sync,
+	.xFileSize = fwd_vfs_pass_file_size,
+	.xLock = fwd_vfs_pass_lock,
+	.xUnlock = fwd_vfs_pass_unlock,
+	.xCheckReservedLock = fwd_vfs_pass_check_reserved,
+	.xFileControl = fwd_vfs_pass_file_control,
+	.xSectorSize = fwd_vfs_pass_sector_size,
+	.xDeviceCharacteristics = fwd_vfs_pass_device_characteristics,
 	.xShmMap = sg_shm_map,
 	.xShmLock = sg_shm_lock,
-	.xShmBarrier = sg_shm_barrier,
+	.xShmBarrier = fwd_vfs_pass_shm_barrier,
 	.xShmUnmap = sg_shm_unmap,
-	.xFetch = sg_fetch,
-	.xUnfetch = sg_unfetch,
+	.xFetch = fwd_vfs_pass_fetch,
+	.xUnfetch = fwd_vfs_pass_unfetch,
 };
 
 /* Main database files (the ones SQLite maps shared memory for) get sg_io over the default
@@ -358,20 +260,20 @@ static int sg_open(sqlite3_vfs *vfs, const char *name, sqlite3_file *file, int f
 	if (!(flags & SQLITE_OPEN_MAIN_DB))
 		return sg_root->xOpen(sg_root, name, file, flags, out_flags);
 	memset(f, 0, sizeof(*f));
-	f->real = (sqlite3_file *)(f + 1);
+	f->vf.real = (sqlite3_file *)(f + 1);
 	f->name = name;
-	rc = sg_root->xOpen(sg_root, name, f->real, flags, out_flags);
+	rc = sg_root->xOpen(sg_root, name, f->vf.real, flags, out_flags);
 	if (rc != SQLITE_OK) {
-		if (f->real->pMethods)
-			f->real->pMethods->xClose(f->real);
-		f->base.pMethods = NULL;
+		if (f->vf.real->pMethods)
+			f->vf.real->pMethods->xClose(f->vf.real);
+		f->vf.base.pMethods = NULL;
 		return rc;
 	}
-	if (f->real->pMethods->iVersion < sg_io.iVersion) {
-		f->real->pMethods->xClose(f->real);
+	if (f->vf.real->pMethods->iVersion < sg_io.iVersion) {
+		f->vf.real->pMethods->xClose(f->vf.real);
 		return sg_root->xOpen(sg_root, name, file, flags, out_flags);
 	}
-	f->base.pMethods = &sg_io;
+	f->vf.base.pMethods = &sg_io;
 	return SQLITE_OK;
 }
 

@@ -25,6 +25,7 @@
 
 #include <sqlite3.h>
 
+#include "vfs_pass.h"
 #include "walwrite.h"
 
 #define WW_WAL_HDR 32
@@ -38,8 +39,7 @@
 #define WW_MAX_WRITE (64 * 1024)
 
 struct ww_file {
-	sqlite3_file base;       /* pMethods: &ww_io */
-	sqlite3_file *real;      /* the default VFS's file, in the space after this one */
+	struct fwd_vfs_file vf;  /* vf.base.pMethods: &ww_io; vf.real: the default VFS's file */
 	unsigned char *buf;      /* pending bytes, for file offsets [off, off + len) */
 	size_t len, cap;
 	sqlite3_int64 off;
@@ -64,7 +64,7 @@ static int ww_flush(struct ww_file *f)
 	for (size_t done = 0; done < f->len && rc == SQLITE_OK; done += WW_MAX_WRITE) {
 		size_t n = f->len - done < WW_MAX_WRITE ? f->len - done : WW_MAX_WRITE;
 
-		rc = f->real->pMethods->xWrite(f->real, f->buf + done, (int)n,
+		rc = f->vf.real->pMethods->xWrite(f->vf.real, f->buf + done, (int)n,
 					       f->off + (sqlite3_int64)done);
 		__atomic_add_fetch(&ww_writes_out, 1, __ATOMIC_RELAXED);
 	}
@@ -138,14 +138,14 @@ static int ww_write(sqlite3_file *file, const void *p, int n, sqlite3_int64 off)
 	if (rc != SQLITE_OK)
 		return rc;
 	__atomic_add_fetch(&ww_writes_out, 1, __ATOMIC_RELAXED);
-	return f->real->pMethods->xWrite(f->real, p, n, off);
+	return f->vf.real->pMethods->xWrite(f->vf.real, p, n, off);
 }
 
 static int ww_close(sqlite3_file *file)
 {
 	struct ww_file *f = (struct ww_file *)file;
 	int rc = ww_flush(f);
-	int crc = f->real->pMethods->xClose(f->real);
+	int crc = f->vf.real->pMethods->xClose(f->vf.real);
 
 	free(f->buf);
 	f->buf = NULL;
@@ -158,7 +158,7 @@ static int ww_read(sqlite3_file *file, void *p, int n, sqlite3_int64 off)
 	struct ww_file *f = (struct ww_file *)file;
 	int rc = ww_flush(f);
 
-	return rc != SQLITE_OK ? rc : f->real->pMethods->xRead(f->real, p, n, off);
+	return rc != SQLITE_OK ? rc : fwd_vfs_pass_read(file, p, n, off);
 }
 
 static int ww_truncate(sqlite3_file *file, sqlite3_int64 size)
@@ -166,7 +166,7 @@ static int ww_truncate(sqlite3_file *file, sqlite3_int64 size)
 	struct ww_file *f = (struct ww_file *)file;
 	int rc = ww_flush(f);
 
-	return rc != SQLITE_OK ? rc : f->real->pMethods->xTruncate(f->real, size);
+	return rc != SQLITE_OK ? rc : fwd_vfs_pass_truncate(file, size);
 }
 
 static int ww_sync(sqlite3_file *file, int flags)
@@ -174,7 +174,7 @@ static int ww_sync(sqlite3_file *file, int flags)
 	struct ww_file *f = (struct ww_file *)file;
 	int rc = ww_flush(f);
 
-	return rc != SQLITE_OK ? rc : f->real->pMethods->xSync(f->real, flags);
+	return rc != SQLITE_OK ? rc : fwd_vfs_pass_sync(file, flags);
 }
 
 static int ww_file_size(sqlite3_file *file, sqlite3_int64 *size)
@@ -182,94 +182,17 @@ static int ww_file_size(sqlite3_file *file, sqlite3_int64 *size)
 	struct ww_file *f = (struct ww_file *)file;
 	int rc = ww_flush(f);
 
-	return rc != SQLITE_OK ? rc : f->real->pMethods->xFileSize(f->real, size);
+	return rc != SQLITE_OK ? rc : fwd_vfs_pass_file_size(file, size);
 }
 
-static int ww_lock(sqlite3_file *file, int level)
-{
-	struct ww_file *f = (struct ww_file *)file;
-
-	return f->real->pMethods->xLock(f->real, level);
-}
-
-static int ww_unlock(sqlite3_file *file, int level)
-{
-	struct ww_file *f = (struct ww_file *)file;
-
-	return f->real->pMethods->xUnlock(f->real, level);
-}
-
-static int ww_check_reserved(sqlite3_file *file, int *out)
-{
-	struct ww_file *f = (struct ww_file *)file;
-
-	return f->real->pMethods->xCheckReservedLock(f->real, out);
-}
-
-static int ww_file_control(sqlite3_file *file, int op, void *arg)
-{
-	struct ww_file *f = (struct ww_file *)file;
-
-	return f->real->pMethods->xFileControl(f->real, op, arg);
-}
-
-static int ww_sector_size(sqlite3_file *file)
-{
-	struct ww_file *f = (struct ww_file *)file;
-
-	return f->real->pMethods->xSectorSize(f->real);
-}
-
-static int ww_device_characteristics(sqlite3_file *file)
-{
-	struct ww_file *f = (struct ww_file *)file;
-
-	return f->real->pMethods->xDeviceCharacteristics(f->real);
-}
-
-/* A WAL file is never mapped or given shared memory by SQLite; these pass on all the
- * same, for the methods' version to be the underlying file's. */
-static int ww_shm_map(sqlite3_file *file, int pg, int pgsz, int extend, void volatile **pp)
-{
-	struct ww_file *f = (struct ww_file *)file;
-
-	return f->real->pMethods->xShmMap(f->real, pg, pgsz, extend, pp);
-}
-
-static int ww_shm_lock(sqlite3_file *file, int offset, int n, int flags)
-{
-	struct ww_file *f = (struct ww_file *)file;
-
-	return f->real->pMethods->xShmLock(f->real, offset, n, flags);
-}
-
-static void ww_shm_barrier(sqlite3_file *file)
-{
-	struct ww_file *f = (struct ww_file *)file;
-
-	f->real->pMethods->xShmBarrier(f->real);
-}
-
-static int ww_shm_unmap(sqlite3_file *file, int del)
-{
-	struct ww_file *f = (struct ww_file *)file;
-
-	return f->real->pMethods->xShmUnmap(f->real, del);
-}
-
+/* A WAL file is never mapped or given shared memory by SQLite; the methods for it pass on
+ * all the same, for the methods' version to be the underlying file's. */
 static int ww_fetch(sqlite3_file *file, sqlite3_int64 off, int n, void **pp)
 {
 	struct ww_file *f = (struct ww_file *)file;
 	int rc = ww_flush(f);
 
-	return rc != SQLITE_OK ? rc : f->real->pMethods->xFetch(f->real, off, n, pp);
-}
-
-static int ww_unfetch(sqlite3_file *file, sqlite3_int64 off, void *p)
-{
-	struct ww_file *f = (struct ww_file *)file;
-
-	return f->real->pMethods->xUnfetch(f->real, off, p);
+	return rc != SQLITE_OK ? rc : fwd_vfs_pass_fetch(file, off, n, pp);
 }
 
 static const sqlite3_io_methods ww_io = {
@@ -280,18 +203,18 @@ static const sqlite3_io_methods ww_io = {
 	.xTruncate = ww_truncate,
 	.xSync = ww_sync,
 	.xFileSize = ww_file_size,
-	.xLock = ww_lock,
-	.xUnlock = ww_unlock,
-	.xCheckReservedLock = ww_check_reserved,
-	.xFileControl = ww_file_control,
-	.xSectorSize = ww_sector_size,
-	.xDeviceCharacteristics = ww_device_characteristics,
-	.xShmMap = ww_shm_map,
-	.xShmLock = ww_shm_lock,
-	.xShmBarrier = ww_shm_barrier,
-	.xShmUnmap = ww_shm_unmap,
+	.xLock = fwd_vfs_pass_lock,
+	.xUnlock = fwd_vfs_pass_unlock,
+	.xCheckReservedLock = fwd_vfs_pass_check_reserved,
+	.xFileControl = fwd_vfs_pass_file_control,
+	.xSectorSize = fwd_vfs_pass_sector_size,
+	.xDeviceCharacteristics = fwd_vfs_pass_device_characteristics,
+	.xShmMap = fwd_vfs_pass_shm_map,
+	.xShmLock = fwd_vfs_pass_shm_lock,
+	.xShmBarrier = fwd_vfs_pass_shm_barrier,
+	.xShmUnmap = fwd_vfs_pass_shm_unmap,
 	.xFetch = ww_fetch,
-	.xUnfetch = ww_unfetch,
+	.xUnfetch = fwd_vfs_pass_unfetch,
 };
 
 /* WAL files get ww_io over the default VFS's file; any other file is the default VFS's
@@ -307,20 +230,20 @@ static int ww_open(sqlite3_vfs *vfs, const char *name, sqlite3_file *file, int f
 	if (!(flags & SQLITE_OPEN_WAL))
 		return ww_root->xOpen(ww_root, name, file, flags, out_flags);
 	memset(f, 0, sizeof(*f));
-	f->real = (sqlite3_file *)(f + 1);
-	rc = ww_root->xOpen(ww_root, name, f->real, flags, out_flags);
+	f->vf.real = (sqlite3_file *)(f + 1);
+	rc = ww_root->xOpen(ww_root, name, f->vf.real, flags, out_flags);
 	if (rc != SQLITE_OK) {
-		if (f->real->pMethods)
-			f->real->pMethods->xClose(f->real);
-		f->base.pMethods = NULL;
+		if (f->vf.real->pMethods)
+			f->vf.real->pMethods->xClose(f->vf.real);
+		f->vf.base.pMethods = NULL;
 		return rc;
 	}
-	if (f->real->pMethods->iVersion < ww_io.iVersion) {
+	if (f->vf.real->pMethods->iVersion < ww_io.iVersion) {
 		/* methods this file lacks could not be passed on: the file unwrapped */
-		f->real->pMethods->xClose(f->real);
+		f->vf.real->pMethods->xClose(f->vf.real);
 		return ww_root->xOpen(ww_root, name, file, flags, out_flags);
 	}
-	f->base.pMethods = &ww_io;
+	f->vf.base.pMethods = &ww_io;
 	return SQLITE_OK;
 }
 

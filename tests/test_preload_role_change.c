@@ -284,13 +284,11 @@ static int64_t count_key(sqlite3 *db, const char *key)
 	return v;
 }
 
-/* Makes this node a replica of q, scripted to play, and inserts key through the
- * interposer: returns step's code; *db is left open for the checks. */
-static int insert_as_replica(enum q_play play, const char *key, sqlite3 **db)
+/* Makes this node a replica of q, scripted to play for key (counts reset), and opens *db
+ * on t.db with extended result codes. */
+static void open_as_replica(enum q_play play, const char *key, sqlite3 **db)
 {
 	char path[PATH_MAX + 16];
-	sqlite3_stmt *st = NULL;
-	int rc;
 
 	pthread_mutex_lock(&g_q.mu);
 	g_q.play = play;
@@ -301,6 +299,16 @@ static int insert_as_replica(enum q_play play, const char *key, sqlite3 **db)
 	xsnprintf(path, sizeof(path), "%s/t.db", g_dir);
 	assert_int_equal(sqlite3_open_v2(path, db, SQLITE_OPEN_READWRITE, NULL), SQLITE_OK);
 	sqlite3_extended_result_codes(*db, 1);
+}
+
+/* Makes this node a replica of q, scripted to play, and inserts key through the
+ * interposer: returns step's code; *db is left open for the checks. */
+static int insert_as_replica(enum q_play play, const char *key, sqlite3 **db)
+{
+	sqlite3_stmt *st = NULL;
+	int rc;
+
+	open_as_replica(play, key, db);
 	sqlite3_set_last_insert_rowid(*db, 5);
 	assert_int_equal(sqlite3_prepare_v2(*db, "INSERT INTO k(key) VALUES(?1)", -1, &st, NULL),
 			 SQLITE_OK);
@@ -406,14 +414,7 @@ static void session_then_promoted(sqlite3 **db, const char *key)
 {
 	char path[PATH_MAX + 16];
 
-	pthread_mutex_lock(&g_q.mu);
-	g_q.play = Q_SESSION;
-	g_q.firsts = g_q.repeats = 0;
-	pthread_mutex_unlock(&g_q.mu);
-	assert_int_equal(write_primary("q\n"), 0);
-	xsnprintf(path, sizeof(path), "%s/t.db", g_dir);
-	assert_int_equal(sqlite3_open_v2(path, db, SQLITE_OPEN_READWRITE, NULL), SQLITE_OK);
-	sqlite3_extended_result_codes(*db, 1);
+	open_as_replica(Q_SESSION, key, db);
 	assert_int_equal(sqlite3_exec(*db, "BEGIN", NULL, NULL, NULL), SQLITE_OK);
 	assert_int_equal(insert_key(*db, key), SQLITE_DONE);
 	pthread_mutex_lock(&g_q.mu);
