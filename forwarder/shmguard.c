@@ -254,27 +254,13 @@ static int sg_open(sqlite3_vfs *vfs, const char *name, sqlite3_file *file, int f
 		   int *out_flags)
 {
 	struct sg_file *f = (struct sg_file *)file;
-	int rc;
 
 	(void)vfs;
 	if (!(flags & SQLITE_OPEN_MAIN_DB))
 		return sg_root->xOpen(sg_root, name, file, flags, out_flags);
 	memset(f, 0, sizeof(*f));
-	f->vf.real = (sqlite3_file *)(f + 1);
 	f->name = name;
-	rc = sg_root->xOpen(sg_root, name, f->vf.real, flags, out_flags);
-	if (rc != SQLITE_OK) {
-		if (f->vf.real->pMethods)
-			f->vf.real->pMethods->xClose(f->vf.real);
-		f->vf.base.pMethods = NULL;
-		return rc;
-	}
-	if (f->vf.real->pMethods->iVersion < sg_io.iVersion) {
-		f->vf.real->pMethods->xClose(f->vf.real);
-		return sg_root->xOpen(sg_root, name, file, flags, out_flags);
-	}
-	f->vf.base.pMethods = &sg_io;
-	return SQLITE_OK;
+	return fwd_vfs_open_wrapped(sg_root, name, file, sizeof(*f), &sg_io, flags, out_flags);
 }
 
 static void sg_register_once(void)
@@ -296,11 +282,7 @@ static void sg_register_once(void)
 		return;
 	}
 	sg_root = root;
-	sg_vfs = *root;
-	sg_vfs.szOsFile = (int)sizeof(struct sg_file) + root->szOsFile;
-	sg_vfs.pNext = NULL;
-	sg_vfs.zName = FWD_SHMGUARD_VFS;
-	sg_vfs.xOpen = sg_open;
+	fwd_vfs_derive(&sg_vfs, root, FWD_SHMGUARD_VFS, sizeof(struct sg_file), sg_open);
 	if (sqlite3_vfs_register(&sg_vfs, 1) != SQLITE_OK) {
 		sigaction(SIGBUS, &sg_prior, NULL);
 		return;

@@ -6,6 +6,38 @@ static sqlite3_file *vfs_real(sqlite3_file *file)
 	return ((struct fwd_vfs_file *)file)->real;
 }
 
+int fwd_vfs_open_wrapped(sqlite3_vfs *root, const char *name, sqlite3_file *file,
+			 size_t wrap_size, const sqlite3_io_methods *io, int flags, int *out_flags)
+{
+	struct fwd_vfs_file *f = (struct fwd_vfs_file *)file;
+	int rc;
+
+	f->real = (sqlite3_file *)((char *)file + wrap_size);
+	rc = root->xOpen(root, name, f->real, flags, out_flags);
+	if (rc != SQLITE_OK) {
+		if (f->real->pMethods)
+			f->real->pMethods->xClose(f->real);
+		f->base.pMethods = NULL;
+		return rc;
+	}
+	if (f->real->pMethods->iVersion < io->iVersion) {
+		f->real->pMethods->xClose(f->real);
+		return root->xOpen(root, name, file, flags, out_flags);
+	}
+	f->base.pMethods = io;
+	return SQLITE_OK;
+}
+
+void fwd_vfs_derive(sqlite3_vfs *vfs, sqlite3_vfs *root, const char *name, size_t wrap_size,
+		    int (*open)(sqlite3_vfs *, const char *, sqlite3_file *, int, int *))
+{
+	*vfs = *root;
+	vfs->szOsFile = (int)wrap_size + root->szOsFile;
+	vfs->pNext = NULL;
+	vfs->zName = name;
+	vfs->xOpen = open;
+}
+
 int fwd_vfs_pass_read(sqlite3_file *file, void *p, int n, sqlite3_int64 off)
 {
 	sqlite3_file *r = vfs_real(file);

@@ -4,6 +4,8 @@
 #ifndef FWD_VFS_PASS_H
 #define FWD_VFS_PASS_H
 
+#include <stddef.h>
+
 #include <sqlite3.h>
 
 /* The head of a wrapping file; `real` is the wrapped one (in the space after the wrapper's
@@ -12,6 +14,19 @@ struct fwd_vfs_file {
 	sqlite3_file base;
 	sqlite3_file *real;
 };
+
+/* Opens name through root into the file that wraps it: `real` is placed at wrap_size bytes
+ * into file (the wrapper's struct, whose other fields the caller set), and the file gets
+ * io. A wrapped file whose methods are older than io's is opened again unwrapped, as
+ * root's own file in file's space (methods it lacks could not be passed on). Returns
+ * root's result; on failure nothing is left open. */
+int fwd_vfs_open_wrapped(sqlite3_vfs *root, const char *name, sqlite3_file *file,
+			 size_t wrap_size, const sqlite3_io_methods *io, int flags, int *out_flags);
+
+/* Makes *vfs a copy of root named name whose files are wrap_size bytes of wrapper before
+ * root's own, opened by open. */
+void fwd_vfs_derive(sqlite3_vfs *vfs, sqlite3_vfs *root, const char *name, size_t wrap_size,
+		    int (*open)(sqlite3_vfs *, const char *, sqlite3_file *, int, int *));
 
 int fwd_vfs_pass_read(sqlite3_file *file, void *p, int n, sqlite3_int64 off);
 int fwd_vfs_pass_write(sqlite3_file *file, const void *p, int n, sqlite3_int64 off);

@@ -224,27 +224,12 @@ static int ww_open(sqlite3_vfs *vfs, const char *name, sqlite3_file *file, int f
 		   int *out_flags)
 {
 	struct ww_file *f = (struct ww_file *)file;
-	int rc;
 
 	(void)vfs;
 	if (!(flags & SQLITE_OPEN_WAL))
 		return ww_root->xOpen(ww_root, name, file, flags, out_flags);
 	memset(f, 0, sizeof(*f));
-	f->vf.real = (sqlite3_file *)(f + 1);
-	rc = ww_root->xOpen(ww_root, name, f->vf.real, flags, out_flags);
-	if (rc != SQLITE_OK) {
-		if (f->vf.real->pMethods)
-			f->vf.real->pMethods->xClose(f->vf.real);
-		f->vf.base.pMethods = NULL;
-		return rc;
-	}
-	if (f->vf.real->pMethods->iVersion < ww_io.iVersion) {
-		/* methods this file lacks could not be passed on: the file unwrapped */
-		f->vf.real->pMethods->xClose(f->vf.real);
-		return ww_root->xOpen(ww_root, name, file, flags, out_flags);
-	}
-	f->vf.base.pMethods = &ww_io;
-	return SQLITE_OK;
+	return fwd_vfs_open_wrapped(ww_root, name, file, sizeof(*f), &ww_io, flags, out_flags);
 }
 
 static void ww_register_once(void)
@@ -254,11 +239,7 @@ static void ww_register_once(void)
 	if (!root || root->iVersion < 1)
 		return;
 	ww_root = root;
-	ww_vfs = *root;
-	ww_vfs.szOsFile = (int)sizeof(struct ww_file) + root->szOsFile;
-	ww_vfs.pNext = NULL;
-	ww_vfs.zName = FWD_WALWRITE_VFS;
-	ww_vfs.xOpen = ww_open;
+	fwd_vfs_derive(&ww_vfs, root, FWD_WALWRITE_VFS, sizeof(struct ww_file), ww_open);
 	if (sqlite3_vfs_register(&ww_vfs, 0) == SQLITE_OK)
 		ww_registered = 0;
 }
