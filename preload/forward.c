@@ -331,6 +331,7 @@ static int fwd_answered(struct fwd_stmt *s, struct forward_ctx *fc, struct fwd_o
 	fc->answered = true;
 	fc->in_txn = (r->flags & WIRE_RESULT_IN_TXN) != 0;
 	fc->not_begun = (r->flags & WIRE_RESULT_NOT_BEGUN) != 0;
+	snprintf(fc->answered_by, sizeof(fc->answered_by), "%s", ep);
 	result = fwd_take_result(s, m, reply, ep);
 	wire_msg_free(m);
 	return result;

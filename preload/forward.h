@@ -13,6 +13,7 @@ struct forward_ctx {
 	bool answered;           /* out: the primary's RESULT came back */
 	bool in_txn;             /* out: ... saying the session's transaction is open */
 	bool not_begun;          /* out: ... saying the session was refused, nothing ran */
+	char answered_by[512];   /* out: the endpoint of the forwarder that answered */
 };
 
 /* Runs s on the primary (the node is a replica), as fc says (NULL: in autocommit mode),

@@ -55,6 +55,7 @@ struct fwd_conn {
 	uint64_t session_id;    /* 0: no session open */
 	pid_t session_pid;      /* the process that opened it (not a forked child) */
 	char session_file[256]; /* its database, in the mount */
+	char session_endpoint[512]; /* the forwarder that opened it */
 	char *txn_log;          /* the control statements run here since the local
 				 * transaction began, ';'-separated (the session's prologue) */
 	size_t txn_log_len, txn_log_cap;

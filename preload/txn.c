@@ -113,6 +113,7 @@ static int txn_begin(struct fwd_stmt *s, const char *endpoint, bool begin_stmt)
 		__atomic_store_n(&c->session_id, fc.session_id, __ATOMIC_RELAXED);
 		c->session_pid = getpid();
 		snprintf(c->session_file, sizeof(c->session_file), "%s", s->file);
+		snprintf(c->session_endpoint, sizeof(c->session_endpoint), "%s", fc.answered_by);
 		txn_forget_local(c);
 		pthread_mutex_unlock(&c->mu);
 		log_debug("%s: transaction %llx continues on the primary", s->file,
@@ -132,7 +133,15 @@ int txn_step_session_lost(struct fwd_stmt *s)
 {
 	struct fwd_conn *c = s->conn;
 	bool rollback = s->kind == FK_TXN && s->txn_op == CLASSIFY_TXN_ROLLBACK;
+	char endpoint[sizeof(c->session_endpoint)];
 
+	/* The old primary rolls it back now rather than at its idle timeout: while it holds
+	 * the write lock there, that node cannot hand the primary role over. */
+	pthread_mutex_lock(&c->mu);
+	snprintf(endpoint, sizeof(endpoint), "%s", c->session_endpoint);
+	pthread_mutex_unlock(&c->mu);
+	if (endpoint[0])
+		forward_session_abandon(c, endpoint);
 	pthread_mutex_lock(&c->mu);
 	__atomic_store_n(&c->session_id, 0, __ATOMIC_RELAXED);
 	if (rollback)
@@ -270,13 +279,16 @@ void txn_after_local(struct fwd_stmt *s, int rc)
 
 void txn_conn_closing(struct fwd_conn *c)
 {
-	struct role_view role;
+	char endpoint[sizeof(c->session_endpoint)];
 
 	if (!txn_session_open(c))
 		return;
-	role_get(&role, false);
-	if (role.replica)
-		forward_session_abandon(c, role.endpoint);
+	pthread_mutex_lock(&c->mu);
+	snprintf(endpoint, sizeof(endpoint), "%s", c->session_endpoint);
+	pthread_mutex_unlock(&c->mu);
+	/* where it is, whatever the role says now */
+	if (endpoint[0])
+		forward_session_abandon(c, endpoint);
 	pthread_mutex_lock(&c->mu);
 	__atomic_store_n(&c->session_id, 0, __ATOMIC_RELAXED);
 	pthread_mutex_unlock(&c->mu);

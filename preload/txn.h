@@ -23,7 +23,8 @@ int txn_step(struct fwd_stmt *s, const char *endpoint);
 
 /* What sqlite3_step does with s, a statement of a session this process opened, when this
  * node is no longer a replica: the transaction was on the old primary, which cannot commit
- * it now, and s run here would run alone, outside it. The session is forgotten; s fails
+ * it now, and s run here would run alone, outside it. The session is rolled back there
+ * (best effort, waiting at most a second) and forgotten here; s fails
  * with SQLITE_ABORT_ROLLBACK, as SQLite fails a statement whose transaction it rolled back,
  * except a ROLLBACK, which succeeds. Takes c->mu. */
 int txn_step_session_lost(struct fwd_stmt *s);

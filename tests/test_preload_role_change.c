@@ -15,7 +15,7 @@
  * replica: its next write stays here (a session on the new primary would commit apart
  * from what it wrote here), and so does its end. The other way round, a transaction open
  * as a session on the old primary when this node becomes the primary is lost: none of its
- * later statements runs here.
+ * later statements runs here, and it is rolled back on the old primary at once.
  *
  * The "replica" is a plain directory whose .primary names q, a scripted forwarder: at the
  * first send of a request it plays the old primary (commits the row and its record into
@@ -77,6 +77,8 @@ static struct {
 	enum q_play play;
 	const char *key;
 	int firsts, repeats; /* sends seen, without and with WIRE_EXEC_REPEAT */
+	int rollbacks;       /* Q_SESSION: ROLLBACKs of the session among the firsts */
+	uint64_t session;    /* Q_SESSION: the session the first statement opened */
 } g_q = { .sock = -1, .mu = PTHREAD_MUTEX_INITIALIZER };
 
 static int write_primary(const char *text)
@@ -182,6 +184,12 @@ static void *q_main(void *arg)
 					};
 
 					g_q.firsts++;
+					if (m.u.exec.session_flags & WIRE_SESSION_BEGIN)
+						g_q.session = m.u.exec.session_id;
+					else if (m.u.exec.session_id == g_q.session &&
+						 m.u.exec.sql.n == 8 &&
+						 !memcmp(m.u.exec.sql.p, "ROLLBACK", 8))
+						g_q.rollbacks++;
 					wire_encode_result(&b, &r, WIRE_DEFAULT_MAX_MESSAGE);
 				} else if (!(m.u.exec.session_flags & WIRE_EXEC_REPEAT)) {
 					struct wire_error e = {
@@ -293,7 +301,8 @@ static void open_as_replica(enum q_play play, const char *key, sqlite3 **db)
 	pthread_mutex_lock(&g_q.mu);
 	g_q.play = play;
 	g_q.key = key;
-	g_q.firsts = g_q.repeats = 0;
+	g_q.firsts = g_q.repeats = g_q.rollbacks = 0;
+	g_q.session = 0;
 	pthread_mutex_unlock(&g_q.mu);
 	assert_int_equal(write_primary("q\n"), 0);
 	xsnprintf(path, sizeof(path), "%s/t.db", g_dir);
@@ -441,8 +450,11 @@ static void test_session_lost_when_promoted(void **state)
 	assert_int_not_equal(sqlite3_exec(db, "COMMIT", NULL, NULL, NULL), SQLITE_OK);
 	assert_int_equal(count_key(db, "lost-1"), 0);
 	assert_int_equal(count_key(db, "lost-2"), 0);
+	/* q got the first write, then the session's ROLLBACK (so that the old primary lets
+	 * go of its write lock at once), and nothing else */
 	pthread_mutex_lock(&g_q.mu);
-	assert_int_equal(g_q.firsts + g_q.repeats, 1);
+	assert_int_equal(g_q.firsts + g_q.repeats, 2);
+	assert_int_equal(g_q.rollbacks, 1);
 	pthread_mutex_unlock(&g_q.mu);
 	assert_int_equal(sqlite3_close(db), SQLITE_OK);
 }
@@ -457,6 +469,10 @@ static void test_session_lost_commit_fails_rollback_succeeds(void **state)
 	session_then_promoted(&db, "lost-3");
 	assert_int_equal(sqlite3_exec(db, "COMMIT", NULL, NULL, NULL), SQLITE_ABORT_ROLLBACK);
 	assert_true(sqlite3_get_autocommit(db));
+	pthread_mutex_lock(&g_q.mu);
+	assert_int_equal(g_q.firsts + g_q.repeats, 2);  /* the write, the ROLLBACK; no COMMIT */
+	assert_int_equal(g_q.rollbacks, 1);
+	pthread_mutex_unlock(&g_q.mu);
 	assert_int_equal(sqlite3_close(db), SQLITE_OK);
 
 	session_then_promoted(&db, "lost-4");
@@ -467,7 +483,8 @@ static void test_session_lost_commit_fails_rollback_succeeds(void **state)
 	assert_int_equal(count_key(db, "after-lost"), 1);
 	assert_int_equal(count_key(db, "lost-3") + count_key(db, "lost-4"), 0);
 	pthread_mutex_lock(&g_q.mu);
-	assert_int_equal(g_q.firsts + g_q.repeats, 1);
+	assert_int_equal(g_q.firsts + g_q.repeats, 2);
+	assert_int_equal(g_q.rollbacks, 1);
 	pthread_mutex_unlock(&g_q.mu);
 	assert_int_equal(sqlite3_close(db), SQLITE_OK);
 }
