@@ -146,7 +146,7 @@ def main():
         log("the run failed: %r" % e)
         for line in traceback.format_exc().rstrip().splitlines():
             log("  " + line)
-        c.keep = c.keep or bool(os.environ.get("CHAOS_KEEP"))
+        c.keep = True  # the evidence: logs, traces and the nodes' files
         c.cleanup()
         return 2
     report = summary(seed, time.time() - t_start, records, stats, violations)
@@ -155,6 +155,7 @@ def main():
         with open(args.report, "w") as f:
             json.dump({"seed": seed, "faults": records, "stats": stats,
                        "violations": violations}, f, indent=1, default=str)
+    c.keep = c.keep or bool(violations)  # the evidence: logs, traces and the nodes' files
     c.cleanup()
     return 1 if violations else 0
 
