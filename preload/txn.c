@@ -129,14 +129,14 @@ static int txn_begin(struct fwd_stmt *s, const char *endpoint, bool begin_stmt)
 	return rc;
 }
 
-int txn_step_session_lost(struct fwd_stmt *s)
+/* Rolls c's session back at the forwarder that opened it, whatever the role says now
+ * (best effort: forward_session_abandon() waits a second at most), and forgets it. Rolled
+ * back now rather than at its idle timeout, since a primary holding its write lock cannot
+ * hand its role over. Takes c->mu, not held on return. */
+static void txn_session_abandon(struct fwd_conn *c)
 {
-	struct fwd_conn *c = s->conn;
-	bool rollback = s->kind == FK_TXN && s->txn_op == CLASSIFY_TXN_ROLLBACK;
 	char endpoint[sizeof(c->session_endpoint)];
 
-	/* The old primary rolls it back now rather than at its idle timeout: while it holds
-	 * the write lock there, that node cannot hand the primary role over. */
 	pthread_mutex_lock(&c->mu);
 	snprintf(endpoint, sizeof(endpoint), "%s", c->session_endpoint);
 	pthread_mutex_unlock(&c->mu);
@@ -144,6 +144,16 @@ int txn_step_session_lost(struct fwd_stmt *s)
 		forward_session_abandon(c, endpoint);
 	pthread_mutex_lock(&c->mu);
 	__atomic_store_n(&c->session_id, 0, __ATOMIC_RELAXED);
+	pthread_mutex_unlock(&c->mu);
+}
+
+int txn_step_session_lost(struct fwd_stmt *s)
+{
+	struct fwd_conn *c = s->conn;
+	bool rollback = s->kind == FK_TXN && s->txn_op == CLASSIFY_TXN_ROLLBACK;
+
+	txn_session_abandon(c);
+	pthread_mutex_lock(&c->mu);
 	if (rollback)
 		forward_clear_error(c);
 	else
@@ -279,17 +289,6 @@ void txn_after_local(struct fwd_stmt *s, int rc)
 
 void txn_conn_closing(struct fwd_conn *c)
 {
-	char endpoint[sizeof(c->session_endpoint)];
-
-	if (!txn_session_open(c))
-		return;
-	pthread_mutex_lock(&c->mu);
-	snprintf(endpoint, sizeof(endpoint), "%s", c->session_endpoint);
-	pthread_mutex_unlock(&c->mu);
-	/* where it is, whatever the role says now */
-	if (endpoint[0])
-		forward_session_abandon(c, endpoint);
-	pthread_mutex_lock(&c->mu);
-	__atomic_store_n(&c->session_id, 0, __ATOMIC_RELAXED);
-	pthread_mutex_unlock(&c->mu);
+	if (txn_session_open(c))
+		txn_session_abandon(c);
 }
