@@ -28,6 +28,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "host_common.h"
+
 #define ACCOUNTS 100
 
 static volatile sig_atomic_t chaos_stop;
@@ -51,27 +53,15 @@ static double now_s(void)
 	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
-/* Appends one line to the log with a single write(): lines of concurrent writers, threads
- * or processes, never interleave. */
-static void log_line(const char *fmt, ...)
+/* Appends one line to the log (host_vline(): lines of concurrent writers, threads or
+ * processes, never interleave). */
+static __attribute__((format(printf, 1, 2))) void log_line(const char *fmt, ...)
 {
-	char buf[1024];
 	va_list ap;
-	int n;
 
 	va_start(ap, fmt);
-	n = vsnprintf(buf, sizeof(buf) - 1, fmt, ap);
+	host_vline(chaos_log_fd, fmt, ap);
 	va_end(ap);
-	if (n < 0)
-		return;
-	if ((size_t)n > sizeof(buf) - 2)
-		n = (int)sizeof(buf) - 2;
-	for (int i = 0; i < n; i++)
-		if (buf[i] == '\n')
-			buf[i] = ' ';
-	buf[n++] = '\n';
-	while (write(chaos_log_fd, buf, (size_t)n) < 0 && errno == EINTR)
-		;
 }
 
 /* A connection to the database, opened again every 100 ms until it opens (never created:

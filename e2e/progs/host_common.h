@@ -12,19 +12,14 @@
 #include <time.h>
 #include <unistd.h>
 
-/* Prints one line on stdout with a single write(), retried when a signal cuts it short:
+/* Writes one line to fd with a single write(), retried when a signal cuts it short:
  * nothing waits in a stdio buffer that a fork or an exec would copy or lose, and lines of
- * concurrent threads and processes never interleave. Newlines inside become spaces.
- * Descriptor 1 is never closed by these programs. */
-static inline void host_out(const char *fmt, ...)
+ * concurrent threads and processes never interleave. Newlines inside become spaces. */
+static inline void host_vline(int fd, const char *fmt, va_list ap)
 {
 	char buf[4096];
-	va_list ap;
-	int n;
+	int n = vsnprintf(buf, sizeof(buf) - 1, fmt, ap);
 
-	va_start(ap, fmt);
-	n = vsnprintf(buf, sizeof(buf) - 1, fmt, ap);
-	va_end(ap);
 	if (n < 0)
 		return;
 	if ((size_t)n > sizeof(buf) - 2)
@@ -34,7 +29,7 @@ static inline void host_out(const char *fmt, ...)
 			buf[i] = ' ';
 	buf[n++] = '\n';
 	for (const char *p = buf; n > 0;) {
-		ssize_t w = write(STDOUT_FILENO, p, (size_t)n);
+		ssize_t w = write(fd, p, (size_t)n);
 
 		if (w < 0 && errno == EINTR)
 			continue;
@@ -43,6 +38,16 @@ static inline void host_out(const char *fmt, ...)
 		p += w;
 		n -= (int)w;
 	}
+}
+
+/* host_vline() on stdout. Descriptor 1 is never closed by these programs. */
+static inline __attribute__((format(printf, 1, 2))) void host_out(const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	host_vline(STDOUT_FILENO, fmt, ap);
+	va_end(ap);
 }
 
 /* Milliseconds on the monotonic clock. */
